@@ -1,0 +1,215 @@
+"""Coalescing, de-coalescing and interpolation (Zou, Zhang, Deng, ICLR 2024), as matrix products.
+
+A feature axis of size n is halved by merging pairs of features (i with i + n/2, so head h merges
+with head h + H/2 and the head size stays). Two matrices do all the work:
+
+    F (n/2, n) = [I/2, I/2]   averages a pair          S (n, n/2) = [I; I]   copies back
+    F @ S = I
+
+Their roles in the paper, for a Linear weight W of shape (out, in):
+    coalescing     W_small = F_out @ W_big @ F_in      F_out = F (outputs of a pair averaged)
+                                                       F_in  = S (inputs of a pair summed)
+    de-coalescing  W_big = T_out @ W_small @ T_in      T_out = S (outputs duplicated)
+                                                       T_in  = F (inputs split evenly)
+Biases, LayerNorms and embedding columns are 'out' axes. Depth works the same way on the stacked
+layers: R (L/2, L) averages a pair of layers, G (L, L/2) copies a layer into both of its pair,
+R @ G = I; the pairing is 'stack' (i with i + L/2) or 'adjacent' (2i with 2i + 1).
+Interpolation: (1 - alpha) * a + alpha * b, parameter by parameter.
+
+The LayerNorm right before a tied output head (model.TIED_HEAD_LN) is halved on de-coalescing
+and doubled on coalescing: the big model's stream is [y, y] and its head is [e, e], so without it
+the logits would double. With it, width de-coalescing preserves the function exactly.
+Run `python coalesce.py` for a demonstration.
+"""
+import copy
+from dataclasses import replace
+
+import torch
+
+from model import BLOCK_FEATURE_AXES
+
+DEPTH_PAIRINGS = ('stack', 'adjacent')
+
+
+def pairs(n, pairing='stack'):
+    """The pairs of indices merged when an axis of size n is halved."""
+    if pairing == 'stack':
+        return [(i, i + n // 2) for i in range(n // 2)]
+    if pairing == 'adjacent':
+        return [(2 * i, 2 * i + 1) for i in range(n // 2)]
+    raise ValueError(f"unknown pairing {pairing!r}: use one of {DEPTH_PAIRINGS}")
+
+
+def merge_matrices(n, pairing='stack', groups=1):
+    """(F, S): F (n/2, n) averages each pair, S (n, n/2) copies each merged feature to both of its
+    pair. With groups > 1 the axis is `groups` equal blocks (q, k, v), each paired within itself:
+    F and S are then block-diagonal."""
+    size = n // groups
+    F = torch.zeros(size // 2, size, dtype=torch.float64)
+    for j, (a, b) in enumerate(pairs(size, pairing)):
+        F[j, a] = F[j, b] = 0.5
+    F = torch.block_diag(*[F] * groups)
+    return F, 2 * F.T
+
+
+def width_matrices(n, groups=1):
+    """The paper's width operators for an axis of size n: F_out, F_in, T_out, T_in (see above)."""
+    F, S = merge_matrices(n, 'stack', groups)
+    return {'F_out': F, 'F_in': S, 'T_out': S, 'T_in': F}
+
+
+def depth_matrices(n_layer, pairing='stack'):
+    """The paper's depth operators: R (L/2, L) averages paired layers, G (L, L/2) copies back."""
+    R, G = merge_matrices(n_layer, pairing)
+    return {'R': R, 'G': G}
+
+
+def apply_along(M, t, axis):
+    """The product M @ t taken along one axis of t: M (m, n), t.shape[axis] == n."""
+    moved = t.movedim(axis, 0)
+    out = M @ moved.reshape(moved.shape[0], -1)
+    return out.reshape(M.shape[0], *moved.shape[1:]).movedim(0, axis)
+
+
+def feature_axes(model, name):
+    """The FEATURE_AXES entry of a parameter; block parameters are named blocks.<i>.<rest>."""
+    table = model.FEATURE_AXES
+    if name.startswith('blocks.'):
+        name, table = name.split('.', 2)[2], BLOCK_FEATURE_AXES
+    if name not in table:
+        raise KeyError(f"parameter {name} has no entry in {type(model).__name__}'s feature axes")
+    return table[name]
+
+
+def resize_width(model, t, name, shrink):
+    """Coalesce (shrink) or de-coalesce one parameter tensor along each of its feature axes."""
+    for axis, role in enumerate(feature_axes(model, name)):
+        if role is None:
+            continue
+        big_size = t.shape[axis] if shrink else 2 * t.shape[axis]
+        m = width_matrices(big_size, groups=3 if role == 'qkv' else 1)
+        if role in ('out', 'qkv'):   # left of W:  F_out @ W  or  T_out @ W
+            t = apply_along(m['F_out'] if shrink else m['T_out'], t, axis)
+        else:                        # right of W: W @ F_in  or  W @ T_in
+            t = apply_along((m['F_in'] if shrink else m['T_in']).T, t, axis)
+    if name.startswith(f"{model.TIED_HEAD_LN}."):
+        t = t * 2 if shrink else t / 2
+    return t
+
+
+def resize_depth(state, big_n_layer, pairing, shrink):
+    """Stack each block parameter over the layers (L, ...) and apply R (shrink) or G (grow)."""
+    M = depth_matrices(big_n_layer, pairing)['R' if shrink else 'G']
+    suffixes = {k.split('.', 2)[2] for k in state if k.startswith('blocks.')}
+    for suffix in suffixes:
+        stacked = torch.stack([state.pop(f'blocks.{i}.{suffix}') for i in range(M.shape[1])])
+        for i, layer in enumerate(apply_along(M, stacked, 0)):
+            state[f'blocks.{i}.{suffix}'] = layer
+    return state
+
+
+def check_halving(config, width, depth):
+    if width and config.n_head % 2:
+        raise ValueError(f"width coalescing halves n_head and n_embd together so the head size stays "
+                         f"{config.n_embd // config.n_head}; n_head={config.n_head} is odd: "
+                         f"choose an even n_head or pass width=False")
+    if width and config.n_embd % config.n_head:
+        raise ValueError(f"n_embd={config.n_embd} is not a multiple of n_head={config.n_head}: "
+                         f"the head size must be a whole number")
+    if depth and config.n_layer % 2:
+        raise ValueError(f"depth coalescing merges pairs of layers; n_layer={config.n_layer} is odd: "
+                         f"choose an even n_layer or pass depth=False")
+    if depth and config.n_layer < 2:
+        raise ValueError("depth coalescing needs at least 2 layers: pass depth=False")
+
+
+def resize(model, width, depth, depth_pairing, shrink):
+    if depth_pairing not in DEPTH_PAIRINGS:
+        raise ValueError(f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {depth_pairing!r}")
+    c = model.config
+    if shrink:
+        check_halving(c, width, depth)
+    scale = (lambda n: n // 2) if shrink else (lambda n: n * 2)
+    new_config = replace(c, n_embd=scale(c.n_embd) if width else c.n_embd,
+                         n_head=scale(c.n_head) if width else c.n_head,
+                         n_layer=scale(c.n_layer) if depth else c.n_layer)
+    state = {}
+    for name, p in model.state_dict().items():
+        t = p.detach().double()  # exact: the matrices hold only 0, 1/2, 1, 2
+        state[name] = resize_width(model, t, name, shrink) if width else t
+    if depth:
+        big_n_layer = c.n_layer if shrink else new_config.n_layer
+        state = resize_depth(state, big_n_layer, depth_pairing, shrink)
+    return build(model, new_config, state)
+
+
+def build(model, config, state):
+    """A new model of model's class and config holding `state` (cast to model's dtype and device).
+    Built on the meta device, so it draws no random numbers and allocates nothing twice."""
+    p = next(model.parameters())
+    with torch.device('meta'):
+        new = type(model)(config)
+    new.load_state_dict({k: v.to(p.device, p.dtype) for k, v in state.items()}, assign=True)
+    return new.train(model.training)
+
+
+def coalesce(model, width=True, depth=True, depth_pairing='stack'):
+    """A new model of the same class with half the width and/or half the depth."""
+    return resize(model, width, depth, depth_pairing, shrink=True)
+
+
+def decoalesce(model, width=True, depth=True, depth_pairing='stack'):
+    """A new model of the same class with twice the width and/or twice the depth."""
+    return resize(model, width, depth, depth_pairing, shrink=False)
+
+
+def interpolate(a, b, alpha):
+    """A new model with every parameter (1 - alpha) * a + alpha * b (alpha=0: a, alpha=1: b)."""
+    if type(a) is not type(b):
+        raise ValueError(f"cannot interpolate a {type(a).__name__} with a {type(b).__name__}")
+    if a.config != b.config:
+        raise ValueError(f"cannot interpolate models of different shapes: {a.config} vs {b.config}")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    sb = b.state_dict()
+    state = {k: (1 - alpha) * v + alpha * sb[k] for k, v in a.state_dict().items()}
+    return build(a, copy.deepcopy(a.config), state)
+
+
+def demo():
+    from model import GPT, GPTConfig
+    torch.manual_seed(0)
+    torch.set_printoptions(precision=2, linewidth=120)
+    print("Width matrices for an axis of size n = 4 (pairs (0,2) and (1,3)):")
+    for k, M in width_matrices(4).items():
+        print(f"{k} {tuple(M.shape)}:\n{M}")
+    m = width_matrices(4)
+    print("F_out @ T_out = I:", torch.equal(m['F_out'] @ m['T_out'], torch.eye(2, dtype=torch.float64)))
+    d = depth_matrices(4, 'stack')
+    print(f"\nDepth matrices for 4 layers, 'stack' pairing (layer i with i + 2):\nR {tuple(d['R'].shape)}:\n"
+          f"{d['R']}\nG {tuple(d['G'].shape)}:\n{d['G']}")
+    print("R @ G = I:", torch.equal(d['R'] @ d['G'], torch.eye(2, dtype=torch.float64)))
+    print("'adjacent' pairing (2i with 2i + 1), R:\n", depth_matrices(4, 'adjacent')['R'], sep='')
+
+    small = GPT(GPTConfig(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=16))
+    big = decoalesce(small)
+    idx = torch.randint(50, (3, 16))
+    print(f"\nA tiny GPT {small.config.n_layer}L x {small.config.n_embd}, {small.num_params()} parameters; "
+          f"de-coalesced: {big.config.n_layer}L x {big.config.n_embd}, {big.num_params()} parameters.")
+    for name, (w, dp) in {'width': (True, False), 'depth': (False, True), 'both': (True, True)}.items():
+        m = decoalesce(small, width=w, depth=dp)
+        back = coalesce(m, width=w, depth=dp)
+        err = max((p - q).abs().max().item() for p, q in zip(small.parameters(), back.parameters()))
+        out = (m(idx)[0] - small(idx)[0]).abs().max().item()
+        print(f"  {name:5s}: coalesce(decoalesce(m)) vs m, max |diff| = {err:.1e};"
+              f"  logits of decoalesce(m) vs m, max |diff| = {out:.1e}"
+              + ("  (copying layers changes the function by design)" if dp else ""))
+    a, b = big, decoalesce(small, depth_pairing='adjacent')
+    for alpha in (0.0, 1.0):
+        mix = interpolate(a, b, alpha)
+        same = all(torch.equal(p, q) for p, q in zip(mix.parameters(), (a if alpha == 0 else b).parameters()))
+        print(f"interpolate(a, b, {alpha}) equals {'a' if alpha == 0 else 'b'} exactly: {same}")
+
+
+if __name__ == '__main__':
+    demo()

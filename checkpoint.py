@@ -1,0 +1,49 @@
+"""Safe checkpoints: written atomically, read without executing anything.
+
+save() writes to a temporary file in the same folder, flushes and fsyncs it, then renames it over
+the target (atomic on POSIX), so a crash or a full disk mid-write leaves the previous checkpoint
+intact. load() uses torch.load(weights_only=True): only tensors, numbers, strings and plain
+containers are accepted, so a file carrying pickled code is refused before any of it runs.
+"""
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def save(obj, path):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise CheckpointError(f"could not write {path} ({e.strerror or e}); the previous "
+                                  f"checkpoint there, if any, is intact") from e
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load(path, map_location='cpu'):
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path} holds objects other than tensors and plain data, refused "
+                              f"unexecuted (weights_only=True): {str(e).splitlines()[0]}") from e
+    except (OSError, RuntimeError, EOFError) as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint: {str(e).splitlines()[0]}") from e

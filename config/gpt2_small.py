@@ -1,0 +1,20 @@
+# GPT-2 small (12 layers x 768, 12 heads, 124M parameters) on TinyStories in GPT-2 BPE, one GPU
+# (bf16 autocast and torch.compile come on by themselves on CUDA). First run
+# `python data/tinystories/prepare.py`. 2-level V-cycle after the authors' GPT-2 recipe in spirit:
+# a short first stage, a long stage at half width and depth (6 x 384) with a larger learning rate,
+# then the full model after interpolation. For several GPUs:
+#   torchrun --standalone --nproc_per_node=8 train.py config/gpt2_small.py
+out_dir = 'out-gpt2'
+dataset = 'tinystories'
+model = 'gpt'
+n_layer, n_head, n_embd, block_size = 12, 12, 768, 1024
+batch_tokens, micro_batch = 512 * 1024, 32    # 0.5M tokens per step, 16 micro-steps on one GPU
+levels = 2
+down_steps = (500,)
+up_steps = (5000, 5000)
+lr = (6e-4, 1.2e-3)
+warmup, transition_warmup = 500, (100,)
+alpha = (0.5,)
+weight_decay = 0.1
+eval_interval, eval_iters = 250, 50
+checkpoint_interval = 500

@@ -1,0 +1,123 @@
+"""Datasets on disk and the batches drawn from them.
+
+Text datasets use nanoGPT's format, so they move between the two projects: train.bin and val.bin
+hold uint16 token ids, meta.pkl holds at least {'vocab_size': V}. Image datasets hold train.npz
+and val.npz (x: uint8 (N, C, S, S), y: int64 (N,)) and meta.pkl with 'n_classes'.
+
+Batches are a pure function of (seed, split, iteration): the global batch of an iteration is the
+same whatever the micro-batch size, the accumulation or the number of DDP ranks, and a resumed run
+draws exactly what an uninterrupted one would. Rank r's micro-step m takes chunk m * world + r.
+"""
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model import mask_tokens
+
+DATA_DIR = Path(__file__).resolve().parent
+IMAGE_MEAN, IMAGE_STD = 127.5, 64.0  # uint8 pixels -> about zero mean, unit spread
+
+
+class DataError(ValueError):
+    """A dataset that is missing or unusable; the message says how to fix it."""
+
+
+def write_tokens(path, ids):
+    np.asarray(ids, dtype=np.uint16).tofile(path)
+
+
+def write_meta(folder, **meta):
+    with open(Path(folder) / 'meta.pkl', 'wb') as f:
+        pickle.dump(meta, f)
+
+
+def read_meta(folder):
+    path = Path(folder) / 'meta.pkl'
+    if not path.exists():
+        raise DataError(f"{path} is missing: run `python {Path(folder) / 'prepare.py'}` first")
+    with open(path, 'rb') as f:
+        return pickle.load(f)
+
+
+def load_tokens(path, vocab_size, min_len):
+    """The uint16 tokens of a .bin file, checked: whole tokens, ids below vocab_size, long enough."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} is missing: run `python {path.parent / 'prepare.py'}` first")
+    if path.stat().st_size % 2:
+        raise DataError(f"{path} has {path.stat().st_size} bytes, not a whole number of uint16 tokens: "
+                        f"the file is truncated or not a token file; prepare it again")
+    tokens = np.memmap(path, dtype=np.uint16, mode='r')
+    if len(tokens) < min_len:
+        raise DataError(f"{path} holds {len(tokens)} tokens, too few for block_size {min_len - 1}: "
+                        f"use a smaller block_size or more data")
+    top = int(tokens.max())
+    if top >= vocab_size:
+        raise DataError(f"{path} holds token id {top}, not below its vocab_size {vocab_size}: "
+                        f"the data and meta.pkl disagree; prepare the dataset again")
+    return tokens
+
+
+def seed_for(*keys):
+    """A well-mixed 63-bit seed for a tuple of non-negative ints."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class TextBatches:
+    """Random windows of block_size + 1 tokens: x the first block_size, y the next-token targets.
+    For BERT (mask_token_id given) x is masked 80/10/10 and y holds the masked tokens, else -1."""
+
+    def __init__(self, folder, block_size, batch_rows, seed, mask_token_id=None):
+        meta = read_meta(folder)
+        self.vocab_size = meta['vocab_size']
+        self.split = {s: load_tokens(Path(folder) / f'{s}.bin', self.vocab_size, block_size + 2)
+                      for s in ('train', 'val')}
+        self.block_size, self.batch_rows, self.seed = block_size, batch_rows, seed
+        self.mask_token_id = mask_token_id
+        self._cache = (None, None)
+
+    def draw(self, split, index, rows):
+        g = torch.Generator().manual_seed(seed_for(self.seed, int(split == 'val'), index))
+        data, T = self.split[split], self.block_size
+        starts = torch.randint(len(data) - T - 1, (rows,), generator=g).tolist()
+        window = torch.from_numpy(np.stack([data[s:s + T + 1].astype(np.int64) for s in starts]))
+        x, y = window[:, :-1], window[:, 1:]
+        if self.mask_token_id is not None:
+            x, y = mask_tokens(window[:, :-1], self.mask_token_id, generator=g)
+        return x, y
+
+    def train_chunk(self, iteration, chunk, rows):
+        """Rows [chunk * rows, (chunk + 1) * rows) of the global training batch of an iteration."""
+        if self._cache[0] != iteration:
+            self._cache = (iteration, self.draw('train', iteration, self.batch_rows))
+        x, y = self._cache[1]
+        return x[chunk * rows:(chunk + 1) * rows], y[chunk * rows:(chunk + 1) * rows]
+
+    def eval_batch(self, split, index, rows):
+        """The index-th fixed evaluation batch of a split: the same in every run with this seed."""
+        return self.draw(split, 1_000_000_000 + index, rows)
+
+
+class ImageBatches(TextBatches):
+    """Random images with their labels; x float (B, C, S, S) normalized, y int64 (B,)."""
+
+    def __init__(self, folder, batch_rows, seed):
+        self.meta = read_meta(folder)
+        self.split = {}
+        for s in ('train', 'val'):
+            path = Path(folder) / f'{s}.npz'
+            if not path.exists():
+                raise DataError(f"{path} is missing: run `python {Path(folder) / 'prepare.py'}` first")
+            with np.load(path) as f:
+                self.split[s] = (torch.from_numpy(f['x']), torch.from_numpy(f['y']).long())
+            if int(self.split[s][1].max()) >= self.meta['n_classes']:
+                raise DataError(f"{path} holds a label not below n_classes {self.meta['n_classes']}")
+        self.batch_rows, self.seed, self._cache = batch_rows, seed, (None, None)
+
+    def draw(self, split, index, rows):
+        g = torch.Generator().manual_seed(seed_for(self.seed, int(split == 'val'), index))
+        images, labels = self.split[split]
+        pick = torch.randint(len(labels), (rows,), generator=g)
+        return (images[pick].float() - IMAGE_MEAN) / IMAGE_STD, labels[pick]

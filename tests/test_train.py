@@ -1,0 +1,138 @@
+"""End-to-end runs of train.py: k = 1, 2, 3 levels, gradient accumulation, DDP, config parsing."""
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+
+import pytest
+import torch
+
+import train
+from conftest import ROOT, max_abs_diff, read_log, tiny_args, weights
+from model import GPT, GPTConfig
+from vcycle import LOG_FIELDS, VCycle, lr_at, plan_stages
+
+
+@pytest.mark.parametrize('levels', [1, 2, 3])
+def test_end_to_end(tiny_corpus, tmp_path, levels):
+    per_level = {1: dict(up_steps=16, lr=3e-3), 2: dict(up_steps='10,12', lr='3e-3,6e-3'),
+                 3: dict(up_steps='6,6,12', lr='3e-3,5e-3,8e-3', alpha='0.5,0.25')}[levels]
+    train.main(tiny_args(tiny_corpus, tmp_path, levels=levels, **per_level))
+    log = read_log(tmp_path)
+    assert all(set(r) == set(LOG_FIELDS) for r in log)
+    assert all(torch.isfinite(torch.tensor([r['train_loss'], r['val_loss']])).all() for r in log)
+    assert log[-1]['val_loss'] < log[0]['val_loss'] - 0.5
+    phases = [(r['level'], r['phase']) for r in log]
+    expected = [(l, 'down') for l in range(1, levels)] + [(levels, 'bottom')] + \
+               [(l, 'up') for l in range(levels - 1, 0, -1)]
+    assert list(dict.fromkeys(phases)) == expected
+    # FLOPs add up to the analytic total: steps x FLOPs per token of that level x tokens per step
+    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=levels, **per_level))
+    total = 0
+    for stage in plan_stages(cfg):
+        shrink = 2 ** (stage.level - 1)
+        m = GPT(GPTConfig(block_size=32, vocab_size=256, n_layer=4 // shrink, n_head=4 // shrink,
+                          n_embd=32 // shrink))
+        total += stage.steps * m.flops_per_token() * cfg.batch_tokens
+    assert log[-1]['flops'] == total
+    assert log[-1]['tokens'] == sum(s.steps for s in plan_stages(cfg)) * 256
+    for level in range(1, levels + 1):
+        assert (tmp_path / f'model_level{level}.pt').exists()
+
+
+def test_bert_and_vit_train(tiny_corpus, tiny_images, tmp_path):
+    train.main(tiny_args(tiny_corpus, tmp_path / 'bert', model='bert', up_steps='10,10'))
+    log = read_log(tmp_path / 'bert')
+    assert log[-1]['val_loss'] < log[0]['val_loss'] - 0.5
+    train.main(tiny_args(tiny_images, tmp_path / 'vit', model='vit', n_layer=2, n_head=2, n_embd=64,
+                         batch_tokens=17 * 64, micro_batch=32, down_steps=10, up_steps='40,40', lr='4e-3,8e-3'))
+    log = read_log(tmp_path / 'vit')
+    assert log[-1]['val_loss'] < log[0]['val_loss'] - 0.15  # from ln(10) = 2.30
+
+
+def test_gradient_accumulation_matches_one_big_batch(tiny_corpus, tmp_path):
+    """The gradient of 4 accumulated micro-batches of 2 rows equals that of one batch of 8 rows."""
+    grads, losses = [], []
+    for micro_batch in (8, 2):
+        cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path / str(micro_batch), micro_batch=micro_batch))
+        env = train.setup_env(cfg)
+        batches, model = train.build_data_and_model(cfg, env)
+        cycle = VCycle(cfg, model, batches, env)
+        assert cycle.accum == 8 // micro_batch
+        cycle.progress.iter = 3  # any iteration: its global batch is fixed
+        losses.append(cycle.accumulate_gradients(model))
+        grads.append({k: p.grad for k, p in model.named_parameters()})
+    assert abs(losses[0] - losses[1]) <= 1e-6
+    assert max_abs_diff(*grads) <= 1e-6
+    assert max(g.abs().max().item() for g in grads[0].values()) > 1e-2  # real gradients, not zeros
+    # and whole runs through both level changes agree (a small lr keeps Adam's amplification of
+    # float rounding below the tolerance)
+    for micro_batch in (8, 2):
+        train.main(tiny_args(tiny_corpus, tmp_path / f'run{micro_batch}', micro_batch=micro_batch,
+                             down_steps=2, up_steps='2,2', lr='3e-4,6e-4'))
+    for level in (1, 2):
+        assert max_abs_diff(weights(tmp_path / f'run8/model_level{level}.pt'),
+                            weights(tmp_path / f'run2/model_level{level}.pt')) <= 1e-6
+
+
+def test_ddp_two_processes_match_one(tiny_corpus, tmp_path):
+    # one process: 2 micro-batches of 4; a small lr keeps Adam's amplification of rounding small
+    short = dict(micro_batch=4, down_steps=2, up_steps='2,2', lr='3e-4,6e-4')
+    train.main(tiny_args(tiny_corpus, tmp_path / 'single', **short))
+    ddp_args = tiny_args(tiny_corpus, tmp_path / 'ddp', **short)  # each rank: 1 micro-batch of 4
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                             str(ROOT / 'train.py'), *ddp_args], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for level in (1, 2):
+        a, b = weights(tmp_path / f'single/model_level{level}.pt'), weights(tmp_path / f'ddp/model_level{level}.pt')
+        assert max_abs_diff(a, b) <= 1e-6
+    single, ddp = read_log(tmp_path / 'single'), read_log(tmp_path / 'ddp')
+    assert [r['iter'] for r in single] == [r['iter'] for r in ddp]
+    assert max(abs(a['val_loss'] - b['val_loss']) for a, b in zip(single, ddp)) < 1e-5
+
+
+def test_default_config_file_equals_the_defaults():
+    assert asdict(train.parse_args([str(ROOT / 'config/default.py')])) == asdict(train.parse_args([]))
+
+
+@pytest.mark.parametrize('name', ['default', 'bert', 'vit', 'gpt2_small'])
+def test_every_recipe_parses_and_checks(name):
+    cfg = train.parse_args([str(ROOT / f'config/{name}.py')])
+    train.check_config(cfg)
+    assert len(cfg.lr) == cfg.levels and len(cfg.alpha) == cfg.levels - 1
+
+
+def test_parsing():
+    cfg = train.parse_args(['--levels=3', '--lr=1e-3', '--up_steps=(10,20,30)', '--alpha=1', '--dropout=0',
+                            '--depth_pairing=adjacent', '--coalesce_depth=False', '--resume'])
+    assert cfg.lr == (1e-3,) * 3 and cfg.up_steps == (10, 20, 30) and cfg.alpha == (1.0, 1.0)
+    assert cfg.down_steps == (100, 100) and cfg.dropout == 0.0 and isinstance(cfg.dropout, float)
+    assert cfg.depth_pairing == 'adjacent' and cfg.coalesce_depth is False and cfg.init_from == 'resume'
+    assert train.parse_args(['--levels=1', '--up_steps=10']).alpha == () and train.parse_args(['--overwrite']).overwrite
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--n_layers=4'], "unknown key 'n_layers'"),
+    (['--n_layer=4.5'], 'n_layer must be int'),
+    (['--lr=fast'], 'lr must be float'),
+    (['--coalesce_width=1'], 'coalesce_width must be bool'),
+    (['--levels=3', '--up_steps=1,2,3', '--lr=1e-3,2e-3'], 'lr has 2 values for 3 levels'),
+    (['no_such_config.py'], 'config file no_such_config.py not found'),
+])
+def test_parse_errors(argv, message):
+    with pytest.raises(train.ConfigError, match=message):
+        train.parse_args(argv)
+
+
+def test_learning_rate_schedule():
+    cfg = train.parse_args(['--levels=2', '--down_steps=10', '--up_steps=20,30', '--warmup=5',
+                            '--transition_warmup=4', '--lr=1e-3,2e-3', '--min_lr_frac=0.1'])
+    down, bottom, up = plan_stages(cfg)
+    assert (down.level, down.phase, down.steps, down.warmup) == (1, 'down', 10, 5)
+    assert (bottom.level, bottom.phase, bottom.steps, bottom.warmup, bottom.peak_lr) == (2, 'bottom', 30, 4, 2e-3)
+    assert (up.level, up.phase, up.steps, up.warmup) == (1, 'up', 20, 4)
+    assert lr_at(down, 0, 0.1) == pytest.approx(2e-4) and lr_at(down, 9, 0.1) == 1e-3  # no decay going down
+    assert lr_at(up, 3, 0.1) == pytest.approx(1e-3) and lr_at(up, 4, 0.1) == pytest.approx(1e-3)
+    assert lr_at(up, 20, 0.1) == pytest.approx(1e-4)  # decayed to min_lr_frac at the end

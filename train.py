@@ -1,0 +1,316 @@
+"""Train a model with a k-level V-cycle (k = 1: the baseline) on one CPU, one GPU, or several.
+
+    python train.py                                   # the default: byte-level GPT, 2-level V-cycle
+    python train.py config/bert.py --levels=3         # a recipe, with overrides
+    python train.py --resume                          # continue the run in out_dir exactly
+    torchrun --standalone --nproc_per_node=8 train.py config/gpt2_small.py
+
+Values are Python literals, type-checked against Config (an int may stand for a float). Per-level
+settings take one value for every level (--lr=1e-3) or a tuple, level 1 (the full model) first
+(--lr=1e-3,2e-3); their defaults adapt to --levels (first values kept, the last one repeated). Every problem with the request is reported in one line before any work starts.
+"""
+import ast
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+import checkpoint
+from coalesce import DEPTH_PAIRINGS, check_halving
+from data import DATA_DIR, DataError, ImageBatches, TextBatches, read_meta
+from model import MODELS
+from vcycle import Env, Interrupted, NonFiniteLoss, VCycle
+
+
+@dataclass
+class Config:
+    # run
+    out_dir: str = 'out'
+    init_from: str = 'scratch'      # 'scratch' or 'resume' (same as --resume)
+    overwrite: bool = False         # start afresh in an out_dir that holds another run
+    seed: int = 1337
+    device: str = 'auto'            # 'auto': cuda, then mps, then cpu
+    dtype: str = 'auto'             # 'auto': bfloat16 autocast on CUDA, float32 elsewhere
+    compile: str = 'auto'           # 'auto': torch.compile on CUDA only; 'on' or 'off'
+    # data and model
+    dataset: str = 'stdlib'         # a folder under data/, or a path to one
+    model: str = 'gpt'              # 'gpt', 'bert' or 'vit'
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 128           # text models: tokens per sequence
+    patch_size: int = 4             # ViT: pixels per patch side
+    dropout: float = 0.0
+    # batch: tokens per optimizer step (ViT: images x tokens per image), micro_batch sequences per pass
+    batch_tokens: int = 4096
+    micro_batch: int = 32
+    # V-cycle: levels = k; per-level tuples start at level 1 (the full model)
+    levels: int = 2
+    down_steps: tuple = (100,)      # E_a: steps at levels 1 .. k-1 on the way down
+    up_steps: tuple = (400, 600)    # steps at levels 1 .. k on the way up (level k: the bottom)
+    lr: tuple = (2e-3, 4e-3)        # peak learning rate per level
+    warmup: int = 50                # warmup steps of the first stage
+    transition_warmup: tuple = (20,)  # warmup steps after each level change, per level
+    min_lr_frac: float = 0.1        # cosine decay to this fraction of the peak (not on the way down)
+    alpha: tuple = (0.5,)           # interpolation weight of the de-coalesced model, levels 1 .. k-1
+    depth_pairing: str = 'stack'    # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
+    coalesce_width: bool = True
+    coalesce_depth: bool = True
+    # optimizer
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    # evaluation and checkpoints
+    eval_interval: int = 100
+    eval_iters: int = 10
+    checkpoint_interval: int = 250
+
+
+PER_LEVEL = {'down_steps': -1, 'up_steps': 0, 'lr': 0, 'transition_warmup': 0, 'alpha': -1}  # length k + n
+ELEMENT_TYPES = {'down_steps': int, 'up_steps': int, 'lr': float, 'transition_warmup': int, 'alpha': float}
+RESUMABLE_CHANGES = {'init_from', 'overwrite', 'device', 'compile'}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def coerce(name, value, kind):
+    """value checked against the field's type; ints pass for floats, scalars for per-level tuples."""
+    if kind is tuple:
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        return tuple(coerce(name, v, ELEMENT_TYPES[name]) for v in items)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:
+        raise ConfigError(f"{name} must be {kind.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def parse_args(argv):
+    """Config from an optional config file and --key=value overrides."""
+    kinds = {f.name: f.type for f in fields(Config)}
+    values = {}
+
+    def put(key, value, where):
+        if key not in kinds:
+            raise ConfigError(f"unknown key {key!r} in {where}; known keys: {', '.join(kinds)}")
+        values[key] = coerce(key, value, kinds[key])
+
+    for arg in argv:
+        if arg == '--resume':
+            put('init_from', 'resume', arg)
+        elif arg.startswith('--'):
+            key, eq, text = arg[2:].partition('=')
+            if not eq:  # a bare --flag sets a bool
+                text = 'True'
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                value = text  # a bare word is a string
+            put(key, value, arg)
+        else:
+            path = Path(arg)
+            if not path.is_file():
+                raise ConfigError(f"config file {arg} not found (arguments are a config file and --key=value)")
+            scope = {}
+            exec(path.read_text(), scope)
+            for key, value in scope.items():
+                if not key.startswith('_'):
+                    put(key, value, arg)
+    cfg = Config(**values)
+    for name, offset in PER_LEVEL.items():
+        n, value = max(cfg.levels + offset, 0), getattr(cfg, name)
+        if name in values and len(value) not in (1, n) and n:
+            raise ConfigError(f"{name} has {len(value)} values for {cfg.levels} levels: give one value, "
+                              f"or {n} (levels 1 to {n})")
+        # one value serves every level; defaults adapt to `levels` by repeating their last value
+        setattr(cfg, name, (value + value[-1:] * n)[:n] if len(value) != 1 else value * n)
+    return cfg
+
+
+def check_config(cfg):
+    """Checks that need no data and no device."""
+    def need(ok, message):
+        if not ok:
+            raise ConfigError(message)
+    need(cfg.levels >= 1, f"levels must be at least 1, got {cfg.levels}")
+    need(cfg.model in MODELS, f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
+    need(cfg.init_from in ('scratch', 'resume'), f"init_from must be 'scratch' or 'resume', got {cfg.init_from!r}")
+    need(cfg.depth_pairing in DEPTH_PAIRINGS, f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {cfg.depth_pairing!r}")
+    need(cfg.dtype in ('auto', 'float32', 'bfloat16'), f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
+    need(cfg.compile in ('auto', 'on', 'off'), f"compile must be auto, on or off, got {cfg.compile!r}")
+    need(all(s >= 1 for s in cfg.down_steps + cfg.up_steps), "every entry of down_steps and up_steps must be >= 1")
+    need(all(lr > 0 for lr in cfg.lr), f"every learning rate must be positive, got lr={cfg.lr}")
+    need(all(0 <= a <= 1 for a in cfg.alpha), f"alpha must lie in [0, 1], got {cfg.alpha}")
+    need(cfg.warmup >= 0 and all(w >= 0 for w in cfg.transition_warmup), "warmups must be >= 0")
+    need(0 <= cfg.min_lr_frac <= 1, f"min_lr_frac must lie in [0, 1], got {cfg.min_lr_frac}")
+    need(0 <= cfg.dropout < 1, f"dropout must lie in [0, 1), got {cfg.dropout}")
+    for name in ('n_layer', 'n_head', 'n_embd', 'block_size', 'patch_size', 'batch_tokens', 'micro_batch',
+                 'eval_interval', 'eval_iters', 'checkpoint_interval'):
+        need(getattr(cfg, name) >= 1, f"{name} must be at least 1, got {getattr(cfg, name)}")
+    need(cfg.n_embd % cfg.n_head == 0, f"n_embd={cfg.n_embd} must be a multiple of n_head={cfg.n_head}")
+    need(cfg.levels == 1 or cfg.coalesce_width or cfg.coalesce_depth,
+         "with levels > 1 at least one of coalesce_width and coalesce_depth must be True")
+    shape = Config(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
+    for level in range(1, cfg.levels):
+        try:
+            check_halving(shape, cfg.coalesce_width, cfg.coalesce_depth)
+        except ValueError as e:
+            raise ConfigError(f"levels={cfg.levels} needs level {level + 1} = level {level} halved "
+                              f"({shape.n_layer} layers, {shape.n_head} heads, n_embd {shape.n_embd}): {e}")
+        w, d = cfg.coalesce_width, cfg.coalesce_depth
+        shape = Config(n_layer=shape.n_layer // (2 if d else 1), n_head=shape.n_head // (2 if w else 1),
+                       n_embd=shape.n_embd // (2 if w else 1))
+
+
+def dataset_folder(cfg):
+    folder = Path(cfg.dataset) if '/' in cfg.dataset else DATA_DIR / cfg.dataset
+    if not folder.is_dir():
+        raise DataError(f"dataset {cfg.dataset!r} not found: expected a folder {folder} "
+                        f"(built in: stdlib, synthetic_images; others: run data/<name>/prepare.py)")
+    return folder
+
+
+def prepare_builtin(cfg, env):
+    """The two built-in datasets are made on first use (no network)."""
+    folder = DATA_DIR / cfg.dataset
+    missing = not (folder / 'meta.pkl').exists()
+    if cfg.dataset == 'stdlib' and missing and env.master:
+        from data.stdlib.prepare import prepare
+        prepare(folder)
+    if cfg.dataset == 'synthetic_images' and missing and env.master:
+        from data.synthetic_images.prepare import prepare
+        prepare(folder)
+
+
+def build_data_and_model(cfg, env):
+    """The batches and a freshly initialized M_1; checks that the data suits the model."""
+    folder = dataset_folder(cfg)
+    meta = read_meta(folder)
+    model_cls, config_cls = MODELS[cfg.model]
+    shape = dict(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout)
+    if cfg.model == 'vit':
+        if 'n_classes' not in meta:
+            raise DataError(f"dataset {cfg.dataset} is not an image dataset; ViT needs one such as synthetic_images")
+        if meta['image_size'] % cfg.patch_size:
+            raise ConfigError(f"patch_size={cfg.patch_size} does not divide the image size {meta['image_size']}")
+        model_config = config_cls(image_size=meta['image_size'], patch_size=cfg.patch_size,
+                                  in_channels=meta['in_channels'], n_classes=meta['n_classes'], **shape)
+        seq_len = (meta['image_size'] // cfg.patch_size) ** 2 + 1
+    else:
+        if 'vocab_size' not in meta:
+            raise DataError(f"dataset {cfg.dataset} is not a text dataset; {cfg.model} needs one such as stdlib")
+        vocab = meta['vocab_size'] + (1 if cfg.model == 'bert' else 0)  # BERT adds a [MASK] token
+        model_config = config_cls(block_size=cfg.block_size, vocab_size=vocab, **shape)
+        seq_len = cfg.block_size
+    if cfg.batch_tokens % seq_len:
+        raise ConfigError(f"batch_tokens={cfg.batch_tokens} is not a multiple of the sequence length "
+                          f"{seq_len}: use a multiple such as {seq_len * max(1, cfg.batch_tokens // seq_len)}")
+    rows = cfg.batch_tokens // seq_len
+    if rows % (cfg.micro_batch * env.world):
+        raise ConfigError(f"a step of {rows} sequences does not split into micro-batches of {cfg.micro_batch} "
+                          f"on {env.world} rank(s): make batch_tokens / {seq_len} a multiple of "
+                          f"micro_batch x world size = {cfg.micro_batch * env.world}")
+    if cfg.model == 'vit':
+        batches = ImageBatches(folder, rows, cfg.seed)
+    else:
+        batches = TextBatches(folder, cfg.block_size, rows, cfg.seed,
+                              mask_token_id=vocab - 1 if cfg.model == 'bert' else None)
+    torch.manual_seed(cfg.seed)
+    model = model_cls(model_config).to(env.device)
+    return batches, model
+
+
+def load_resume_state(cfg):
+    path = Path(cfg.out_dir) / 'ckpt.pt'
+    if not path.exists():
+        raise ConfigError(f"nothing to resume: {path} does not exist (drop --resume to start a new run)")
+    state = checkpoint.load(path)
+    saved = state['config']
+    differ = [k for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    if differ:
+        k = differ[0]
+        raise ConfigError(f"{path} belongs to a different run: {k}={saved.get(k)!r} there, {getattr(cfg, k)!r} "
+                          f"now ({len(differ)} setting(s) differ: {', '.join(differ)}); resume with the same "
+                          f"config or use another out_dir")
+    return state
+
+
+def check_out_dir(cfg):
+    out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out_dir {out} exists and is not a folder")
+    if cfg.init_from == 'scratch' and (out / 'ckpt.pt').exists() and not cfg.overwrite:
+        raise ConfigError(f"{out} holds another run's checkpoint: pass --resume to continue it, "
+                          f"--overwrite to replace it, or choose another --out_dir")
+
+
+def setup_env(cfg):
+    world = int(os.environ.get('WORLD_SIZE', 1))
+    rank, local_rank = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
+    device = cfg.device
+    if device == 'auto':
+        device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+    if device == 'cuda' and world > 1:
+        device = f'cuda:{local_rank}'
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"device {device!r} is not a device name: use auto, cpu, cuda, cuda:N or mps")
+    kind = torch.device(device).type
+    if kind == 'cuda' and not torch.cuda.is_available():
+        raise ConfigError("device is cuda but no CUDA GPU is available: use --device=cpu or auto")
+    bf16 = cfg.dtype == 'bfloat16' or (cfg.dtype == 'auto' and kind == 'cuda')
+    return Env(device=device, rank=rank, world=world, local_rank=local_rank,
+               autocast_dtype=torch.bfloat16 if bf16 else None,
+               compile=cfg.compile == 'on' or (cfg.compile == 'auto' and kind == 'cuda'))
+
+
+def main(argv):
+    cfg = parse_args(argv)
+    check_config(cfg)
+    env = setup_env(cfg)
+    check_out_dir(cfg)
+    resume = load_resume_state(cfg) if cfg.init_from == 'resume' else None
+    if env.ddp:
+        torch.distributed.init_process_group('nccl' if env.device.startswith('cuda') else 'gloo')
+        if env.device.startswith('cuda'):
+            torch.cuda.set_device(env.device)
+    prepare_builtin(cfg, env)
+    if env.ddp:
+        torch.distributed.barrier()
+    batches, model = build_data_and_model(cfg, env)
+    # everything is checked: only now is out_dir touched
+    out = Path(cfg.out_dir)
+    if env.master:
+        if cfg.init_from == 'scratch' and cfg.overwrite:
+            for name in ('ckpt.pt', 'log.jsonl'):
+                (out / name).unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / 'config.json').write_text(json.dumps(asdict(cfg), indent=2) + '\n')
+    if env.ddp:
+        torch.distributed.barrier()
+    torch.set_float32_matmul_precision('high')
+    cycle = VCycle(cfg, model, batches, env, resume=resume)
+    try:
+        cycle.run()
+    finally:
+        if env.ddp:
+            torch.distributed.destroy_process_group()
+    return cycle
+
+
+if __name__ == '__main__':
+    try:
+        main(sys.argv[1:])
+    except (ConfigError, DataError, checkpoint.CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (NonFiniteLoss, Interrupted) as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        sys.exit(1 if isinstance(e, NonFiniteLoss) else 0)

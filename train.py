@@ -176,15 +176,15 @@ def dataset_folder(cfg):
     return folder
 
 
-def prepare_builtin(cfg, env):
-    """The two built-in datasets are made on first use (no network)."""
+def prepare_builtin(cfg):
+    """The two built-in datasets are made on first use (no network). Their files are written
+    atomically, so DDP ranks doing this at once all end with the same complete files."""
     folder = DATA_DIR / cfg.dataset
-    missing = not (folder / 'meta.pkl').exists()
-    if cfg.dataset == 'stdlib' and missing and env.master:
-        from data.stdlib.prepare import prepare
-        prepare(folder)
-    if cfg.dataset == 'synthetic_images' and missing and env.master:
-        from data.synthetic_images.prepare import prepare
+    if cfg.dataset in ('stdlib', 'synthetic_images') and not (folder / 'meta.pkl').exists():
+        if cfg.dataset == 'stdlib':
+            from data.stdlib.prepare import prepare
+        else:
+            from data.synthetic_images.prepare import prepare
         prepare(folder)
 
 
@@ -271,21 +271,23 @@ def setup_env(cfg):
                compile=cfg.compile == 'on' or (cfg.compile == 'auto' and kind == 'cuda'))
 
 
+class RunStopped(RuntimeError):
+    """Training began and could not go on (a failed checkpoint write); the message says why."""
+
+
 def main(argv):
+    """Everything is checked before any work starts; only then are out_dir and DDP touched."""
     cfg = parse_args(argv)
     check_config(cfg)
     env = setup_env(cfg)
     check_out_dir(cfg)
     resume = load_resume_state(cfg) if cfg.init_from == 'resume' else None
+    prepare_builtin(cfg)
+    batches, model = build_data_and_model(cfg, env)
     if env.ddp:
         torch.distributed.init_process_group('nccl' if env.device.startswith('cuda') else 'gloo')
         if env.device.startswith('cuda'):
             torch.cuda.set_device(env.device)
-    prepare_builtin(cfg, env)
-    if env.ddp:
-        torch.distributed.barrier()
-    batches, model = build_data_and_model(cfg, env)
-    # everything is checked: only now is out_dir touched
     out = Path(cfg.out_dir)
     if env.master:
         if cfg.init_from == 'scratch' and cfg.overwrite:
@@ -299,6 +301,8 @@ def main(argv):
     cycle = VCycle(cfg, model, batches, env, resume=resume)
     try:
         cycle.run()
+    except checkpoint.CheckpointError as e:
+        raise RunStopped(str(e)) from e
     finally:
         if env.ddp:
             torch.distributed.destroy_process_group()
@@ -311,6 +315,8 @@ if __name__ == '__main__':
     except (ConfigError, DataError, checkpoint.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    except (NonFiniteLoss, Interrupted) as e:
+    except (NonFiniteLoss, RunStopped) as e:
         print(f"stopped: {e}", file=sys.stderr)
-        sys.exit(1 if isinstance(e, NonFiniteLoss) else 0)
+        sys.exit(1)
+    except Interrupted as e:
+        print(f"stopped: {e}", file=sys.stderr)

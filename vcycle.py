@@ -230,11 +230,6 @@ class VCycle:
             t0 = time.perf_counter()
             lr = lr_at(stage, p.step, cfg.min_lr_frac)
             loss = self.train_step(runner, optimizer, lr)
-            if not math.isfinite(loss):
-                raise NonFiniteLoss(
-                    f"loss is {loss} at level {stage.level} ({stage.phase}) step {p.step} (iteration "
-                    f"{p.iter}); the last good checkpoint in {cfg.out_dir} is kept: lower the learning "
-                    f"rate or the warmup of this level and resume")
             p.step += 1
             p.iter += 1
             p.flops += flops_per_step
@@ -249,6 +244,12 @@ class VCycle:
     def train_step(self, runner, optimizer, lr):
         """One optimizer step on the global batch of this iteration; returns its mean loss."""
         loss = self.accumulate_gradients(runner)
+        if not math.isfinite(loss):  # stop before the step: the weights stay as they were
+            p, stage = self.progress, self.stages[self.progress.stage]
+            raise NonFiniteLoss(
+                f"loss is {loss} at level {stage.level} ({stage.phase}) step {p.step} (iteration {p.iter}); "
+                f"the last good checkpoint in {self.cfg.out_dir} is kept: lower this level's learning rate "
+                f"or lengthen its warmup, then resume")
         if self.cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         for group in optimizer.param_groups:

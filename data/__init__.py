@@ -8,6 +8,7 @@ Batches are a pure function of (seed, split, iteration): the global batch of an 
 same whatever the micro-batch size, the accumulation or the number of DDP ranks, and a resumed run
 draws exactly what an uninterrupted one would. Rank r's micro-step m takes chunk m * world + r.
 """
+import os
 import pickle
 from pathlib import Path
 
@@ -24,13 +25,22 @@ class DataError(ValueError):
     """A dataset that is missing or unusable; the message says how to fix it."""
 
 
+def write_atomically(path, write):
+    """write(file) into a temporary file, then rename it over path: readers (and other DDP ranks
+    preparing the same data) never see a half-written file."""
+    tmp = Path(f'{path}.tmp{os.getpid()}')
+    with open(tmp, 'wb') as f:
+        write(f)
+    os.replace(tmp, path)
+
+
 def write_tokens(path, ids):
-    np.asarray(ids, dtype=np.uint16).tofile(path)
+    write_atomically(path, np.asarray(ids, dtype=np.uint16).tofile)
 
 
 def write_meta(folder, **meta):
-    with open(Path(folder) / 'meta.pkl', 'wb') as f:
-        pickle.dump(meta, f)
+    """Written last by every prepare.py: its presence means the dataset is complete."""
+    write_atomically(Path(folder) / 'meta.pkl', lambda f: pickle.dump(meta, f))
 
 
 def read_meta(folder):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from data import write_meta  # noqa: E402
+from data import write_atomically, write_meta  # noqa: E402
 
 URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
 RECORD = 1 + 3 * 32 * 32  # a label byte, then 1024 red, 1024 green, 1024 blue bytes
@@ -36,7 +36,7 @@ def prepare(out_dir=Path(__file__).parent, url=URL):
         members = {Path(m.name).name: m for m in tar.getmembers()}
         for split, names in SPLITS.items():
             x, y = zip(*(parse_records(tar.extractfile(members[n]).read()) for n in names))
-            np.savez(out_dir / f'{split}.npz', x=np.concatenate(x), y=np.concatenate(y))
+            write_atomically(out_dir / f'{split}.npz', lambda f: np.savez(f, x=np.concatenate(x), y=np.concatenate(y)))
             print(f"{split}: {sum(len(a) for a in y):,} images")
     write_meta(out_dir, n_classes=10, image_size=32, in_channels=3)
 

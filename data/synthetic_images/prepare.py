@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from data import write_meta  # noqa: E402
+from data import write_atomically, write_meta  # noqa: E402
 
 SIZE, N_CLASSES = 16, 10
 
@@ -34,7 +34,7 @@ def prepare(out_dir=Path(__file__).parent, n_train=20_000, n_val=2_000, seed=0):
     rng = np.random.default_rng(seed)
     for split, n in (('train', n_train), ('val', n_val)):
         x, y = make_images(n, rng)
-        np.savez(Path(out_dir) / f'{split}.npz', x=x, y=y)
+        write_atomically(Path(out_dir) / f'{split}.npz', lambda f: np.savez(f, x=x, y=y))
     write_meta(out_dir, n_classes=N_CLASSES, image_size=SIZE, in_channels=3)
     print(f"synthetic images: {n_train:,} train and {n_val:,} val, {SIZE}x{SIZE}, {N_CLASSES} classes")
 

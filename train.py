@@ -309,14 +309,21 @@ def main(argv):
     return cycle
 
 
-if __name__ == '__main__':
+def cli(argv):
+    """main(argv), with the expected failures turned into one line on stderr and an exit status:
+    2 for a bad request (nothing was touched), 1 for a run that had to stop, 0 otherwise."""
     try:
-        main(sys.argv[1:])
+        main(argv)
     except (ConfigError, DataError, checkpoint.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except (NonFiniteLoss, RunStopped) as e:
         print(f"stopped: {e}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except Interrupted as e:
         print(f"stopped: {e}", file=sys.stderr)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(cli(sys.argv[1:]))

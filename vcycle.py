@@ -221,12 +221,12 @@ class VCycle:
         while p.step < stage.steps:
             if p.step == 0 or p.iter % cfg.eval_interval == 0:
                 self.log(stage, lr_at(stage, p.step, cfg.min_lr_frac))
-            if p.iter % cfg.checkpoint_interval == 0 and (p.stage, p.step) != self.resumed_at and p.step:
+            if p.iter % cfg.checkpoint_interval == 0 and (p.stage, p.step) != self.resumed_at:
                 self.save_checkpoint(optimizer)
-            if self.stop_signal is not None:
+            if self.stop_requested():
                 self.save_checkpoint(optimizer)
-                raise Interrupted(f"stopped by signal {self.stop_signal} at level {stage.level} "
-                                  f"{stage.phase} step {p.step}; resume with --resume")
+                raise Interrupted(f"{self.stop_signal or 'a signal'} at level {stage.level} {stage.phase} "
+                                  f"step {p.step}: checkpoint written, continue with --resume")
             t0 = time.perf_counter()
             lr = lr_at(stage, p.step, cfg.min_lr_frac)
             loss = self.train_step(runner, optimizer, lr)
@@ -321,3 +321,11 @@ class VCycle:
 
     def on_signal(self, signum, frame):
         self.stop_signal = signal.Signals(signum).name
+
+    def stop_requested(self):
+        """Whether a signal arrived, here or (with DDP) on any rank, so that all ranks stop together."""
+        if not self.env.ddp:
+            return self.stop_signal is not None
+        flag = torch.tensor(float(self.stop_signal is not None), device=self.env.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return flag.item() > 0

@@ -51,8 +51,9 @@ def read_meta(folder):
         return pickle.load(f)
 
 
-def load_tokens(path, vocab_size, min_len):
-    """The uint16 tokens of a .bin file, checked: whole tokens, ids below vocab_size, long enough."""
+def load_tokens(path, vocab_size, block_size):
+    """The uint16 tokens of a .bin file, checked: whole tokens, ids below vocab_size, and more than
+    block_size + 1 of them (a window of block_size inputs and their next tokens, at 2+ offsets)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} is missing: run `python {path.parent / 'prepare.py'}` first")
@@ -60,8 +61,8 @@ def load_tokens(path, vocab_size, min_len):
         raise DataError(f"{path} has {path.stat().st_size} bytes, not a whole number of uint16 tokens: "
                         f"the file is truncated or not a token file; prepare it again")
     tokens = np.memmap(path, dtype=np.uint16, mode='r')
-    if len(tokens) < min_len:
-        raise DataError(f"{path} holds {len(tokens)} tokens, too few for block_size {min_len - 1}: "
+    if len(tokens) < block_size + 2:
+        raise DataError(f"{path} holds {len(tokens)} tokens, too few for block_size {block_size}: "
                         f"use a smaller block_size or more data")
     top = int(tokens.max())
     if top >= vocab_size:
@@ -82,7 +83,7 @@ class TextBatches:
     def __init__(self, folder, block_size, batch_rows, seed, mask_token_id=None):
         meta = read_meta(folder)
         self.vocab_size = meta['vocab_size']
-        self.split = {s: load_tokens(Path(folder) / f'{s}.bin', self.vocab_size, block_size + 2)
+        self.split = {s: load_tokens(Path(folder) / f'{s}.bin', self.vocab_size, block_size)
                       for s in ('train', 'val')}
         self.block_size, self.batch_rows, self.seed = block_size, batch_rows, seed
         self.mask_token_id = mask_token_id

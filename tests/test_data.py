@@ -115,7 +115,8 @@ def test_bad_token_files_are_refused(text_dir):
         load_tokens(text_dir / 'odd.bin', 200, 2)
     with pytest.raises(DataError, match='not below its vocab_size 100'):
         load_tokens(text_dir / 'train.bin', 100, 2)
-    with pytest.raises(DataError, match='too few for block_size'):
-        load_tokens(text_dir / 'val.bin', 200, 2000)
+    load_tokens(text_dir / 'val.bin', 200, 998)  # 1000 tokens: 2 windows of 999
+    with pytest.raises(DataError, match='holds 1000 tokens, too few for block_size 999'):
+        load_tokens(text_dir / 'val.bin', 200, 999)
     with pytest.raises(DataError, match='missing'):
         load_tokens(text_dir / 'nope.bin', 200, 2)

@@ -1,0 +1,214 @@
+"""Bad input: a one-line message, exit status 2, no traceback, and nothing in out_dir touched.
+A non-finite loss or a failing write stops the run and keeps the last good checkpoint."""
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import checkpoint
+import train
+import vcycle
+from conftest import ROOT, tiny_args
+from data import write_meta, write_tokens
+
+
+def snapshot(folder):
+    """Every file under folder with its size, modification time and bytes (None if absent)."""
+    folder = Path(folder)
+    if not folder.exists():
+        return None
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+@pytest.fixture(scope='module')
+def finished_run(tiny_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp('finished')
+    assert train.cli(tiny_args(tiny_corpus, out, down_steps=2, up_steps='2,2')) == 0
+    return out
+
+
+def make_dataset(folder, train_ids, val_ids, vocab_size=256, raw_train=None):
+    folder.mkdir()
+    write_tokens(folder / 'val.bin', val_ids)
+    if raw_train is None:
+        write_tokens(folder / 'train.bin', train_ids)
+    else:
+        (folder / 'train.bin').write_bytes(raw_train)
+    write_meta(folder, vocab_size=vocab_size)
+    return folder
+
+
+def bad_dataset(kind, root):
+    ok = np.arange(5000) % 200
+    if kind == 'short':
+        return make_dataset(root / kind, ok, ok[:20])
+    if kind == 'odd_bytes':
+        return make_dataset(root / kind, None, ok, raw_train=np.asarray(ok, np.uint16).tobytes() + b'\x07')
+    if kind == 'big_ids':
+        return make_dataset(root / kind, ok, ok, vocab_size=150)
+    if kind == 'images_for_gpt':
+        from data.synthetic_images.prepare import prepare
+        (root / kind).mkdir()
+        prepare(root / kind, n_train=50, n_val=10)
+        return root / kind
+
+
+CASES = {
+    'odd n_layer for the levels': (dict(n_layer=3), 'levels=2 needs level 2 = level 1 halved'),
+    'odd n_head for the levels': (dict(n_head=3, n_embd=24), 'n_head=3 is odd'),
+    'too many levels for the depth': (dict(levels=4, up_steps='2,2,2,2', lr=1e-3), 'level 3 halved (1 layers'),
+    'n_embd not a multiple of n_head': (dict(n_embd=30), 'n_embd=30 must be a multiple of n_head=4'),
+    'batch not a multiple of block_size': (dict(batch_tokens=250), 'batch_tokens=250 is not a multiple'),
+    'batch not split by micro_batch': (dict(micro_batch=3), 'does not split into micro-batches of 3'),
+    'block_size longer than the data': (dict(block_size=100_000, batch_tokens=100_000, micro_batch=1),
+                                        'too few for block_size 100000'),
+    'unknown key': (dict(n_layers=4), "unknown key 'n_layers'"),
+    'wrong type': (dict(n_layer=2.5), 'n_layer must be int'),
+    'wrong type in a tuple': (dict(up_steps='4,x'), 'up_steps must be int'),
+    'tuple of the wrong length': (dict(alpha='0.5,0.5'), 'alpha has 2 values for 2 levels'),
+    'alpha outside [0, 1]': (dict(alpha=1.5), 'alpha must lie in [0, 1]'),
+    'unknown model': (dict(model='resnet'), 'model must be one of gpt, bert, vit'),
+    'unknown depth pairing': (dict(depth_pairing='zigzag'), 'depth_pairing must be one of'),
+    'not a device': (dict(device='warp9'), "device 'warp9' is not a device name"),
+    'missing dataset': (dict(dataset='/no/such/dataset'), "dataset '/no/such/dataset' not found"),
+    'no steps': (dict(up_steps='0,3'), 'every entry of down_steps and up_steps must be >= 1'),
+}
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_bad_config(case, tiny_corpus, tmp_path, capsys):
+    overrides, message = CASES[case]
+    out = tmp_path / 'out'
+    assert train.cli(tiny_args(tiny_corpus, out, **overrides)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1 and message in err, err
+    assert snapshot(out) is None  # out_dir not even created
+
+
+@pytest.mark.parametrize('kind, message', [
+    ('short', 'holds 20 tokens, too few for block_size 32'),
+    ('odd_bytes', 'not a whole number of uint16 tokens'),
+    ('big_ids', 'holds token id 199, not below its vocab_size 150'),
+    ('images_for_gpt', 'is not a text dataset'),
+])
+def test_bad_dataset(kind, message, tmp_path, capsys):
+    folder = bad_dataset(kind, tmp_path)
+    before = snapshot(folder)
+    assert train.cli(tiny_args(folder, tmp_path / 'out')) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1 and message in err, err
+    assert snapshot(tmp_path / 'out') is None and snapshot(folder) == before  # the dataset is untouched too
+
+
+def test_batch_not_divisible_across_world_size(tiny_corpus, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv('WORLD_SIZE', '3')  # checked before any process group is created
+    assert train.cli(tiny_args(tiny_corpus, tmp_path / 'out')) == 2
+    assert 'micro_batch x world size = 12' in capsys.readouterr().err
+    assert snapshot(tmp_path / 'out') is None
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--n_embd=64'], 'belongs to a different run: n_embd=32 there, 64 now'),
+    (['--model=bert'], "belongs to a different run: model='gpt' there, 'bert' now"),
+    (['--lr=1e-3'], 'belongs to a different run: lr='),
+])
+def test_resume_from_a_different_run(finished_run, tiny_corpus, args, message, capsys):
+    before = snapshot(finished_run)
+    assert train.cli(tiny_args(tiny_corpus, finished_run, down_steps=2, up_steps='2,2') + args + ['--resume']) == 2
+    assert message in capsys.readouterr().err
+    assert snapshot(finished_run) == before
+
+
+def test_out_dir_of_another_run_needs_overwrite(finished_run, tiny_corpus, tmp_path, capsys):
+    before = snapshot(finished_run)
+    assert train.cli(tiny_args(tiny_corpus, finished_run, n_layer=2)) == 2
+    assert 'holds another run\'s checkpoint: pass --resume to continue it, --overwrite' in capsys.readouterr().err
+    assert snapshot(finished_run) == before
+    copy = tmp_path / 'copy'
+    copy.mkdir()
+    for name, (_, _, data) in before.items():
+        (copy / name).write_bytes(data)
+    assert train.cli(tiny_args(tiny_corpus, copy, n_layer=2, down_steps=2, up_steps='2,2') + ['--overwrite']) == 0
+    assert checkpoint.load(copy / 'ckpt.pt')['config']['n_layer'] == 2
+
+
+def test_resume_without_a_checkpoint(tiny_corpus, tmp_path, capsys):
+    assert train.cli(tiny_args(tiny_corpus, tmp_path / 'out') + ['--resume']) == 2
+    assert 'nothing to resume' in capsys.readouterr().err
+
+
+class CreatesAFileWhenUnpickled:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def test_checkpoint_with_pickled_code_is_refused_unexecuted(tiny_corpus, tmp_path, capsys):
+    out, marker = tmp_path / 'out', tmp_path / 'pwned'
+    out.mkdir()
+    torch.save({'config': {}, 'payload': CreatesAFileWhenUnpickled(str(marker))}, out / 'ckpt.pt')
+    before = snapshot(out)
+    assert train.cli(tiny_args(tiny_corpus, out) + ['--resume']) == 2
+    err = capsys.readouterr().err
+    assert 'holds objects other than tensors and plain data, refused unexecuted' in err and err.count('\n') == 1
+    assert not marker.exists() and snapshot(out) == before
+
+
+def test_corrupt_checkpoint_is_refused(finished_run, tiny_corpus, tmp_path, capsys):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'ckpt.pt').write_bytes((finished_run / 'ckpt.pt').read_bytes()[:5000])  # truncated
+    assert train.cli(tiny_args(tiny_corpus, out, down_steps=2, up_steps='2,2') + ['--resume']) == 2
+    assert 'is not a readable checkpoint' in capsys.readouterr().err
+
+
+def test_command_line_exit_status_and_no_traceback(tiny_corpus, tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / 'train.py'), *tiny_args(tiny_corpus, tmp_path / 'o', n_layer=3)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.startswith('error: levels=2 needs level 2') and result.stderr.count('\n') == 1
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, tmp_path, monkeypatch, capsys):
+    original = vcycle.VCycle.accumulate_gradients
+
+    def nan_at_iteration_12(self, runner):
+        loss = original(self, runner)
+        return float('nan') if self.progress.iter == 12 else loss
+    monkeypatch.setattr(vcycle.VCycle, 'accumulate_gradients', nan_at_iteration_12)
+    out = tmp_path / 'out'
+    assert train.cli(tiny_args(tiny_corpus, out, checkpoint_interval=5)) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith('stopped: loss is nan at level 2 (bottom) step 6 (iteration 12)')
+    state = checkpoint.load(out / 'ckpt.pt')
+    assert state['progress']['iter'] == 10  # the checkpoint before the bad step, untouched
+    assert all(torch.isfinite(v).all() for v in state['model']['state'].values())
+
+
+def test_failing_write_keeps_the_previous_checkpoint(tiny_corpus, tmp_path, monkeypatch, capsys):
+    out = tmp_path / 'out'
+    real_save, saves = torch.save, []
+
+    def disk_fills_on_the_fourth_checkpoint(obj, f):
+        if 'progress' in obj:
+            saves.append(obj['progress']['iter'])
+        if len(saves) == 4:
+            f.write(b'partial')
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_save(obj, f)
+    monkeypatch.setattr(checkpoint.torch, 'save', disk_fills_on_the_fourth_checkpoint)
+    assert train.cli(tiny_args(tiny_corpus, out, checkpoint_interval=5)) == 1
+    err = capsys.readouterr().err
+    assert 'No space left on device' in err and 'the previous checkpoint there, if any, is intact' in err
+    monkeypatch.undo()
+    state = checkpoint.load(out / 'ckpt.pt')
+    assert state['progress']['iter'] == saves[2]  # the third, complete checkpoint
+    assert sorted(p.name for p in out.iterdir()) == ['ckpt.pt', 'config.json', 'log.jsonl', 'model_level1.pt']

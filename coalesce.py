@@ -26,7 +26,7 @@ from dataclasses import replace
 
 import torch
 
-from model import BLOCK_FEATURE_AXES
+from model import BLOCK_FEATURE_AXES, BLOCK_RESIDUAL_WRITES
 
 DEPTH_PAIRINGS = ('stack', 'adjacent')
 
@@ -67,7 +67,7 @@ def depth_matrices(n_layer, pairing='stack'):
 def apply_along(M, t, axis):
     """The product M @ t taken along one axis of t: M (m, n), t.shape[axis] == n."""
     moved = t.movedim(axis, 0)
-    out = M @ moved.reshape(moved.shape[0], -1)
+    out = M.to(t.device) @ moved.reshape(moved.shape[0], -1)
     return out.reshape(M.shape[0], *moved.shape[1:]).movedim(0, axis)
 
 
@@ -97,14 +97,20 @@ def resize_width(model, t, name, shrink):
     return t
 
 
-def resize_depth(state, big_n_layer, pairing, shrink):
-    """Stack each block parameter over the layers (L, ...) and apply R (shrink) or G (grow)."""
+def resize_depth(state, big_n_layer, pairing, shrink, identity_copies=False):
+    """Stack each block parameter over the layers (L, ...) and apply R (shrink) or G (grow).
+    identity_copies (growing only): the second layer of each pair gets zero residual writes, so it
+    is the identity and the grown model computes exactly what the small one did."""
     M = depth_matrices(big_n_layer, pairing)['R' if shrink else 'G']
     suffixes = {k.split('.', 2)[2] for k in state if k.startswith('blocks.')}
     for suffix in suffixes:
         stacked = torch.stack([state.pop(f'blocks.{i}.{suffix}') for i in range(M.shape[1])])
         for i, layer in enumerate(apply_along(M, stacked, 0)):
             state[f'blocks.{i}.{suffix}'] = layer
+    if identity_copies and not shrink:
+        for _, second in pairs(big_n_layer, pairing):
+            for suffix in BLOCK_RESIDUAL_WRITES:
+                state[f'blocks.{second}.{suffix}'] = torch.zeros_like(state[f'blocks.{second}.{suffix}'])
     return state
 
 
@@ -123,7 +129,7 @@ def check_halving(config, width, depth):
         raise ValueError("depth coalescing needs at least 2 layers: pass depth=False")
 
 
-def resize(model, width, depth, depth_pairing, shrink):
+def resize(model, width, depth, depth_pairing, shrink, identity_copies=False):
     if depth_pairing not in DEPTH_PAIRINGS:
         raise ValueError(f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {depth_pairing!r}")
     c = model.config
@@ -139,7 +145,7 @@ def resize(model, width, depth, depth_pairing, shrink):
         state[name] = resize_width(model, t, name, shrink) if width else t
     if depth:
         big_n_layer = c.n_layer if shrink else new_config.n_layer
-        state = resize_depth(state, big_n_layer, depth_pairing, shrink)
+        state = resize_depth(state, big_n_layer, depth_pairing, shrink, identity_copies)
     return build(model, new_config, state)
 
 
@@ -158,9 +164,12 @@ def coalesce(model, width=True, depth=True, depth_pairing='stack'):
     return resize(model, width, depth, depth_pairing, shrink=True)
 
 
-def decoalesce(model, width=True, depth=True, depth_pairing='stack'):
-    """A new model of the same class with twice the width and/or twice the depth."""
-    return resize(model, width, depth, depth_pairing, shrink=False)
+def decoalesce(model, width=True, depth=True, depth_pairing='stack', identity_copies=False):
+    """A new model of the same class with twice the width and/or twice the depth. With
+    identity_copies the second layer of each pair has zero residual writes instead of being a copy:
+    the result then computes exactly the small model's function (depth included), at the price of
+    coalesce(decoalesce(m)) == m for those four parameters of each layer."""
+    return resize(model, width, depth, depth_pairing, shrink=False, identity_copies=identity_copies)
 
 
 def interpolate(a, b, alpha):

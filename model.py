@@ -96,6 +96,11 @@ BLOCK_FEATURE_AXES = {
 }
 
 
+# The two projections through which a block writes into the residual stream: with both zero (and
+# their biases), the block is the identity, x -> x.
+BLOCK_RESIDUAL_WRITES = ('attn.c_proj.weight', 'attn.c_proj.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias')
+
+
 class Transformer(nn.Module):
     """What the three models share: the blocks, the final LayerNorm, init, counting.
 

@@ -59,6 +59,7 @@ class Config:
     depth_pairing: str = 'stack'    # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
     coalesce_width: bool = True
     coalesce_depth: bool = True
+    identity_copies: bool = False   # de-coalesce depth function-preservingly (coalesce.decoalesce)
     # optimizer
     weight_decay: float = 0.1
     beta1: float = 0.9
@@ -117,7 +118,7 @@ def parse_args(argv):
             path = Path(arg)
             if not path.is_file():
                 raise ConfigError(f"config file {arg} not found (arguments are a config file and --key=value)")
-            scope = {}
+            scope = {'__file__': str(path)}  # a recipe may exec another and change a few keys
             exec(path.read_text(), scope)
             for key, value in scope.items():
                 if not key.startswith('_'):
@@ -276,8 +277,12 @@ class RunStopped(RuntimeError):
 
 
 def main(argv):
-    """Everything is checked before any work starts; only then are out_dir and DDP touched."""
-    cfg = parse_args(argv)
+    return run(parse_args(argv))
+
+
+def run(cfg):
+    """Train as cfg says. Everything is checked before any work starts; only then are out_dir and
+    DDP touched. Returns the finished VCycle (its .model is M_1)."""
     check_config(cfg)
     env = setup_env(cfg)
     check_out_dir(cfg)

@@ -207,7 +207,8 @@ class VCycle:
             self.model = coalesce(self.model, **resize)
         else:                              # up: M_l = (1 - alpha) M_l,kept + alpha decoalesce(M_{l+1})
             kept = model_from_record(p.kept.pop(stage.level), self.env.device)
-            self.model = interpolate(kept, decoalesce(self.model, **resize), cfg.alpha[stage.level - 1])
+            grown = decoalesce(self.model, identity_copies=cfg.identity_copies, **resize)
+            self.model = interpolate(kept, grown, cfg.alpha[stage.level - 1])
         p.time_s += time.perf_counter() - t0
 
     def train_stage(self, stage):

@@ -186,3 +186,20 @@ def test_bad_requests_raise_value_error(kwargs, call, message):
     m = GPT(GPTConfig(block_size=16, vocab_size=37, **cfg))
     with pytest.raises(ValueError, match=message):
         call(m)
+
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('pairing', PAIRINGS)
+def test_identity_copies_preserve_the_function_with_depth(arch, mode, pairing):
+    width, depth = MODES[mode]
+    m, x = make(arch, n_layer=2), inputs(arch)
+    big = decoalesce(m, width=width, depth=depth, depth_pairing=pairing, identity_copies=True)
+    with torch.no_grad():
+        assert (m(x)[0] - big(x)[0]).abs().max().item() <= 1e-5
+    if depth:  # the second layer of each pair writes nothing; the first is the small layer itself
+        second = 2 if pairing == 'stack' else 1
+        assert big.blocks[second].mlp.c_proj.weight.abs().max() == 0
+        assert torch.equal(big.blocks[second].attn.c_attn.weight, big.blocks[0].attn.c_attn.weight)  # a copy
+        assert big.blocks[0].mlp.c_proj.weight.abs().max() > 0

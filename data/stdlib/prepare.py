@@ -3,11 +3,14 @@ as bytes (vocab_size 256). No network. Files in sorted order, test folders and s
 out (about 12 MB for CPython 3.11); the last 10% of the bytes are the validation split.
 
     python data/stdlib/prepare.py
+    python data/stdlib/prepare.py --root DIR --out data/pysrc   # any source tree, e.g. a site-packages
 """
 import os
 import sys
 import sysconfig
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data import write_meta, write_tokens  # noqa: E402
@@ -29,7 +32,7 @@ def prepare(out_dir=Path(__file__).parent, root=sysconfig.get_paths()['stdlib'])
     if len(data) < 1000:
         raise SystemExit(f"found only {len(data)} bytes of Python source under {root}")
     n_val = len(data) // 10
-    ids = list(data)
+    ids = np.frombuffer(data, dtype=np.uint8)
     write_tokens(Path(out_dir) / 'train.bin', ids[:-n_val])
     write_tokens(Path(out_dir) / 'val.bin', ids[-n_val:])
     write_meta(out_dir, vocab_size=256, source=str(root))
@@ -37,4 +40,10 @@ def prepare(out_dir=Path(__file__).parent, root=sysconfig.get_paths()['stdlib'])
 
 
 if __name__ == '__main__':
-    prepare()
+    import argparse
+    ap = argparse.ArgumentParser(description='Write a byte-level corpus of the .py files under a folder.')
+    ap.add_argument('--root', default=sysconfig.get_paths()['stdlib'], help='the source tree (default: the stdlib)')
+    ap.add_argument('--out', default=str(Path(__file__).parent), help='the dataset folder to write')
+    args = ap.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    prepare(args.out, args.root)

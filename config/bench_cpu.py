@@ -1,0 +1,19 @@
+# The CPU benchmark (python bench.py): the default byte-level GPT (4 layers x 128) on the stdlib
+# corpus; a 2-level V-cycle against plain training on the same number of tokens (bench.py).
+# The schedule is the best of the sweeps in README's Results: depth-only coalescing (M_2 is
+# 2 layers x 128), 100 steps down, 700 at the bottom, 700 after interpolation.
+out_dir = 'bench-cpu'
+dataset = 'stdlib'
+model = 'gpt'
+n_layer, n_head, n_embd, block_size = 4, 4, 128, 128
+batch_tokens, micro_batch = 4096, 32
+levels = 2
+coalesce_width, coalesce_depth = False, True
+down_steps = (100,)
+up_steps = (700, 700)
+lr = (8e-3, 16e-3)
+warmup, transition_warmup = 50, (30,)
+alpha = (0.75,)
+depth_pairing = 'stack'
+eval_interval, eval_iters = 50, 10
+checkpoint_interval = 100_000  # the bench measures training, not checkpoint writes

@@ -1,0 +1,7 @@
+# The 3-level arm of the CPU benchmark: config/bench_cpu.py with a third level, M_3 = 1 layer x 128.
+from pathlib import Path as _Path
+exec(_Path(__file__).with_name('bench_cpu.py').read_text())
+levels = 3
+down_steps = (200, 100)
+up_steps = (700, 300, 200)
+lr = (8e-3, 16e-3, 16e-3)

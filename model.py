@@ -30,13 +30,8 @@ class GPTConfig:
 
 
 @dataclass
-class BERTConfig:
-    block_size: int = 256
+class BERTConfig(GPTConfig):
     vocab_size: int = 257  # the last id is the [MASK] token
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
 
 
 @dataclass

@@ -62,10 +62,9 @@ def baseline_of(cfg, lr, out_dir):
 
 def train_arm(cfg, name):
     print(f"\n=== {name}: {cfg.levels} level(s), out_dir {cfg.out_dir}", flush=True)
-    t0 = time.perf_counter()
     train.run(cfg)
     log = [json.loads(line) for line in (Path(cfg.out_dir) / 'log.jsonl').read_text().splitlines()]
-    return {'name': name, 'levels': cfg.levels, 'log': log, 'process_s': time.perf_counter() - t0}
+    return {'name': name, 'levels': cfg.levels, 'log': log}
 
 
 def first_reach(log, target):

@@ -15,6 +15,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -157,7 +158,7 @@ def check_config(cfg):
     need(cfg.n_embd % cfg.n_head == 0, f"n_embd={cfg.n_embd} must be a multiple of n_head={cfg.n_head}")
     need(cfg.levels == 1 or cfg.coalesce_width or cfg.coalesce_depth,
          "with levels > 1 at least one of coalesce_width and coalesce_depth must be True")
-    shape = Config(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
+    shape = SimpleNamespace(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)  # of each level
     for level in range(1, cfg.levels):
         try:
             check_halving(shape, cfg.coalesce_width, cfg.coalesce_depth)
@@ -165,8 +166,8 @@ def check_config(cfg):
             raise ConfigError(f"levels={cfg.levels} needs level {level + 1} = level {level} halved "
                               f"({shape.n_layer} layers, {shape.n_head} heads, n_embd {shape.n_embd}): {e}")
         w, d = cfg.coalesce_width, cfg.coalesce_depth
-        shape = Config(n_layer=shape.n_layer // (2 if d else 1), n_head=shape.n_head // (2 if w else 1),
-                       n_embd=shape.n_embd // (2 if w else 1))
+        shape = SimpleNamespace(n_layer=shape.n_layer // (2 if d else 1), n_head=shape.n_head // (2 if w else 1),
+                                n_embd=shape.n_embd // (2 if w else 1))
 
 
 def dataset_folder(cfg):

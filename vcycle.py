@@ -174,6 +174,7 @@ class VCycle:
             self.restore(resume)
         self.resumed_at = (self.progress.stage, self.progress.step) if resume is not None else None
         self.stop_signal = None
+        self.last_logged = None  # (tokens, time_s) at the previous evaluation, for tokens/s
 
     # -- the cycle ------------------------------------------------------------------------------
 
@@ -286,7 +287,7 @@ class VCycle:
             return  # logged before the checkpoint we resumed from
         losses = evaluate(self.model, self.batches, self.cfg, self.env)
         tokens = p.iter * self.cfg.batch_tokens
-        last = getattr(self, 'last_logged', None)
+        last = self.last_logged
         rate = (tokens - last[0]) / (p.time_s - last[1]) if last and p.time_s > last[1] else None
         self.last_logged = (tokens, p.time_s)
         record = dict(level=stage.level, phase=stage.phase, stage=p.stage, step=p.step, iter=p.iter,

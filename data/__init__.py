@@ -34,6 +34,15 @@ def write_atomically(path, write):
     os.replace(tmp, path)
 
 
+def download(url, path):
+    """Fetch url to path once; a later call finds the file and does nothing."""
+    if not Path(path).exists():
+        import urllib.request
+        print(f"downloading {url}")
+        urllib.request.urlretrieve(url, f'{path}.part')
+        os.replace(f'{path}.part', path)
+
+
 def write_tokens(path, ids):
     write_atomically(path, np.asarray(ids, dtype=np.uint16).tofile)
 

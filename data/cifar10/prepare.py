@@ -5,13 +5,12 @@ from the binary release, parsed with numpy (no torchvision).
 """
 import sys
 import tarfile
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from data import write_atomically, write_meta  # noqa: E402
+from data import download, write_atomically, write_meta  # noqa: E402
 
 URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
 RECORD = 1 + 3 * 32 * 32  # a label byte, then 1024 red, 1024 green, 1024 blue bytes
@@ -29,9 +28,7 @@ def parse_records(raw):
 def prepare(out_dir=Path(__file__).parent, url=URL):
     out_dir = Path(out_dir)
     archive = out_dir / 'cifar-10-binary.tar.gz'
-    if not archive.exists():
-        print(f"downloading {url}")
-        urllib.request.urlretrieve(url, archive)
+    download(url, archive)
     with tarfile.open(archive) as tar:
         members = {Path(m.name).name: m for m in tar.getmembers()}
         for split, names in SPLITS.items():

@@ -3,11 +3,10 @@
     python data/shakespeare_char/prepare.py      (downloads input.txt once)
 """
 import sys
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from data import write_meta, write_tokens  # noqa: E402
+from data import download, write_meta, write_tokens  # noqa: E402
 
 URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'
 
@@ -15,9 +14,7 @@ URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshake
 def prepare(out_dir=Path(__file__).parent, url=URL):
     out_dir = Path(out_dir)
     source = out_dir / 'input.txt'
-    if not source.exists():
-        print(f"downloading {url}")
-        urllib.request.urlretrieve(url, source)
+    download(url, source)
     text = source.read_text(encoding='utf-8')
     chars = sorted(set(text))
     stoi = {c: i for i, c in enumerate(chars)}

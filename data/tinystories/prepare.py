@@ -4,13 +4,12 @@ stories separated by <|endoftext|>. For the GPT-2-small recipe on one GPU.
     python data/tinystories/prepare.py           (downloads the two text files once)
 """
 import sys
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from data import write_meta  # noqa: E402
+from data import download, write_meta  # noqa: E402
 
 BASE = 'https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/'
 FILES = {'train': 'TinyStories-train.txt', 'val': 'TinyStories-valid.txt'}
@@ -48,9 +47,7 @@ def prepare(out_dir=Path(__file__).parent, encoding=None):
     out_dir = Path(out_dir)
     for split, name in FILES.items():
         source = out_dir / name
-        if not source.exists():
-            print(f"downloading {BASE + name}")
-            urllib.request.urlretrieve(BASE + name, source)
+        download(BASE + name, source)
         n = tokenize_file(source, out_dir / f'{split}.bin', encoding)
         print(f"{split}: {n:,} tokens")
     write_meta(out_dir, vocab_size=encoding.n_vocab, encoding=encoding.name)

@@ -37,6 +37,8 @@ def save(obj, path):
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    for stale in path.parent.glob(f'.{path.name}.*.tmp'):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
 
 
 def load(path, map_location='cpu'):

@@ -58,8 +58,11 @@ def test_sigkill_anywhere_then_resume_is_bitwise_identical(tiny_corpus, tmp_path
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     saved_iter = checkpoint.load(tmp_path / 'ckpt.pt')['progress']['iter']
     assert saved_iter == {3: 0, 12: 10, 21: 20, 6: 6, 16: 16, 10: 6}[at]  # the last checkpoint before the kill
+    if where == 'checkpoint':
+        assert list(tmp_path.glob('.ckpt.pt.*.tmp'))  # the interrupted write's temporary file
     assert resume_counting_steps(args, monkeypatch) == 24 - saved_iter  # continues, does not restart
     assert_same_run(tmp_path, reference)
+    assert not list(tmp_path.glob('.*.tmp'))  # swept away by the next complete write
 
 
 def test_killed_twice(tiny_corpus, tmp_path, reference):

@@ -33,24 +33,6 @@ DEFAULT_CONFIGS = ['config/bench_cpu.py', 'config/bench_cpu_3level.py']
 BASELINE_LR = {'config/bench_cpu.py': 8e-3}  # the baseline's peak lr, as chosen by --sweep (README)
 
 
-def flops_per_token_by_level(cfg):
-    """FLOPs per token of M_1 .. M_k for cfg: M_1 as train.py builds it, then coalesced."""
-    from coalesce import coalesce
-    train.prepare_builtin(cfg)
-    _, model = train.build_data_and_model(cfg, train.setup_env(replace(cfg, device='cpu')))
-    out = [model.flops_per_token()]
-    for _ in range(cfg.levels - 1):
-        model = coalesce(model, width=cfg.coalesce_width, depth=cfg.coalesce_depth)
-        out.append(model.flops_per_token())
-    return out
-
-
-def planned_flops(cfg):
-    """Total training FLOPs of cfg's schedule."""
-    per_level = flops_per_token_by_level(cfg)
-    return sum(s.steps * per_level[s.level - 1] * cfg.batch_tokens for s in plan_stages(cfg))
-
-
 def baseline_of(cfg, lr, out_dir):
     """Plain training of M_1 on as many tokens as cfg's V-cycle trains on (all levels together: the
     authors' GPT-2 recipe pits 100K baseline steps against 5K + 50K + 50K), with its own warmup and

@@ -126,10 +126,10 @@ def evaluate(model, batches, cfg, env):
 
 
 def model_record(model):
-    """The unwrapped module with its config, as plain data (loadable with weights_only=True)."""
+    """The unwrapped module with its config, as plain data (loadable with weights_only=True). The
+    tensors are the module's own, not copies: save them, or keep a module nothing trains again."""
     kind = next(k for k, (cls, _) in MODELS.items() if type(model) is cls)
-    return {'kind': kind, 'config': asdict(model.config),
-            'state': {k: v.detach().clone() for k, v in model.state_dict().items()}}
+    return {'kind': kind, 'config': asdict(model.config), 'state': model.state_dict()}
 
 
 def model_from_record(record, device):
@@ -167,8 +167,7 @@ class VCycle:
         self.cfg, self.batches, self.env = cfg, batches, env
         self.out_dir = Path(cfg.out_dir)
         self.stages = plan_stages(cfg)
-        self.rows_per_step = cfg.batch_tokens // model.seq_len
-        self.accum = self.rows_per_step // (cfg.micro_batch * env.world)
+        self.accum = cfg.batch_tokens // model.seq_len // (cfg.micro_batch * env.world)
         self.progress, self.model, self.optimizer_state = Progress(), model, None
         if resume is not None:
             self.restore(resume)
@@ -303,8 +302,7 @@ class VCycle:
     def save_checkpoint(self, optimizer):
         if not self.env.master:
             return
-        p = self.progress
-        state = {'config': asdict(self.cfg), 'progress': asdict(p), 'model': model_record(self.model),
+        state = {'config': asdict(self.cfg), 'progress': vars(self.progress), 'model': model_record(self.model),
                  'optimizer': optimizer.state_dict(), 'rng_cpu': torch.get_rng_state(),
                  'rng_cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
         checkpoint.save(state, self.out_dir / 'ckpt.pt')

@@ -161,6 +161,8 @@ ABLATIONS = {  # name: overrides of the main V-cycle (whose own alpha and pairin
     'width only': dict(coalesce_width=True, coalesce_depth=False),
     'depth only': dict(coalesce_width=False, coalesce_depth=True),
     'width and depth': dict(coalesce_width=True, coalesce_depth=True),
+    'depth_copies=full': dict(depth_copies='full'),
+    'decay_every_stage': dict(decay_every_stage=True),
 }
 
 

@@ -13,7 +13,10 @@ Their roles in the paper, for a Linear weight W of shape (out, in):
                                                        T_in  = F (inputs split evenly)
 Biases, LayerNorms and embedding columns are 'out' axes. Depth works the same way on the stacked
 layers: R (L/2, L) averages a pair of layers, G (L, L/2) copies a layer into both of its pair,
-R @ G = I; the pairing is 'stack' (i with i + L/2) or 'adjacent' (2i with 2i + 1).
+R @ G = I; the pairing is 'stack' (i with i + L/2) or 'adjacent' (2i with 2i + 1). By default
+(depth_copies='half') the residual writes, the output projections whose results are added to the
+stream, use G / 2 and 2 R instead: both copies of a layer write half of what it wrote, so the grown
+model starts near the small one's function (the paper's plain copies, 'full', write it twice).
 Interpolation: (1 - alpha) * a + alpha * b, parameter by parameter.
 
 The LayerNorm right before a tied output head (model.TIED_HEAD_LN) is halved on de-coalescing
@@ -29,6 +32,7 @@ import torch
 from model import BLOCK_FEATURE_AXES, BLOCK_RESIDUAL_WRITES
 
 DEPTH_PAIRINGS = ('stack', 'adjacent')
+DEPTH_COPIES = ('half', 'full', 'identity')  # how a grown layer shares its pair's residual writes
 
 
 def pairs(n, pairing='stack'):
@@ -97,17 +101,24 @@ def resize_width(model, t, name, shrink):
     return t
 
 
-def resize_depth(state, big_n_layer, pairing, shrink, identity_copies=False):
+def resize_depth(state, big_n_layer, pairing, shrink, copies='half'):
     """Stack each block parameter over the layers (L, ...) and apply R (shrink) or G (grow).
-    identity_copies (growing only): the second layer of each pair gets zero residual writes, so it
-    is the identity and the grown model computes exactly what the small one did."""
+    The residual writes (model.BLOCK_RESIDUAL_WRITES: the output projections, whose results are
+    added to the stream) depend on `copies`, how a grown layer shares the work of its pair:
+      'half'      each copy writes half (G / 2), and coalescing sums the pair's writes (2 R), so
+                  R @ G = I still holds: like T_in splitting a feature's input evenly in width;
+      'full'      each copy writes all of it: G and R as for every other parameter (the paper);
+      'identity'  growing only: the second layer of each pair writes nothing, so it is the identity
+                  and the grown model computes exactly what the small one did."""
     M = depth_matrices(big_n_layer, pairing)['R' if shrink else 'G']
+    write_scale = (2.0 if shrink else 0.5) if copies == 'half' else 1.0
     suffixes = {k.split('.', 2)[2] for k in state if k.startswith('blocks.')}
     for suffix in suffixes:
         stacked = torch.stack([state.pop(f'blocks.{i}.{suffix}') for i in range(M.shape[1])])
-        for i, layer in enumerate(apply_along(M, stacked, 0)):
+        scale = write_scale if suffix in BLOCK_RESIDUAL_WRITES else 1.0
+        for i, layer in enumerate(apply_along(scale * M, stacked, 0)):
             state[f'blocks.{i}.{suffix}'] = layer
-    if identity_copies and not shrink:
+    if copies == 'identity' and not shrink:
         for _, second in pairs(big_n_layer, pairing):
             for suffix in BLOCK_RESIDUAL_WRITES:
                 state[f'blocks.{second}.{suffix}'] = torch.zeros_like(state[f'blocks.{second}.{suffix}'])
@@ -129,9 +140,11 @@ def check_halving(config, width, depth):
         raise ValueError("depth coalescing needs at least 2 layers: pass depth=False")
 
 
-def resize(model, width, depth, depth_pairing, shrink, identity_copies=False):
+def resize(model, width, depth, depth_pairing, shrink, depth_copies='half'):
     if depth_pairing not in DEPTH_PAIRINGS:
         raise ValueError(f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {depth_pairing!r}")
+    if depth_copies not in DEPTH_COPIES:
+        raise ValueError(f"depth_copies must be one of {DEPTH_COPIES}, got {depth_copies!r}")
     c = model.config
     if shrink:
         check_halving(c, width, depth)
@@ -145,7 +158,7 @@ def resize(model, width, depth, depth_pairing, shrink, identity_copies=False):
         state[name] = resize_width(model, t, name, shrink) if width else t
     if depth:
         big_n_layer = c.n_layer if shrink else new_config.n_layer
-        state = resize_depth(state, big_n_layer, depth_pairing, shrink, identity_copies)
+        state = resize_depth(state, big_n_layer, depth_pairing, shrink, depth_copies)
     return build(model, new_config, state)
 
 
@@ -159,17 +172,17 @@ def build(model, config, state):
     return new.train(model.training)
 
 
-def coalesce(model, width=True, depth=True, depth_pairing='stack'):
-    """A new model of the same class with half the width and/or half the depth."""
-    return resize(model, width, depth, depth_pairing, shrink=True)
+def coalesce(model, width=True, depth=True, depth_pairing='stack', depth_copies='half'):
+    """A new model of the same class with half the width and/or half the depth. depth_copies
+    (see resize_depth) must match the de-coalescing that will undo it."""
+    return resize(model, width, depth, depth_pairing, shrink=True, depth_copies=depth_copies)
 
 
-def decoalesce(model, width=True, depth=True, depth_pairing='stack', identity_copies=False):
-    """A new model of the same class with twice the width and/or twice the depth. With
-    identity_copies the second layer of each pair has zero residual writes instead of being a copy:
-    the result then computes exactly the small model's function (depth included), at the price of
-    coalesce(decoalesce(m)) == m for those four parameters of each layer."""
-    return resize(model, width, depth, depth_pairing, shrink=False, identity_copies=identity_copies)
+def decoalesce(model, width=True, depth=True, depth_pairing='stack', depth_copies='half'):
+    """A new model of the same class with twice the width and/or twice the depth. coalesce(
+    decoalesce(m)) == m for depth_copies 'half' and 'full'; with 'identity' the grown model computes
+    exactly m's function instead (the residual writes of the second layers are zero)."""
+    return resize(model, width, depth, depth_pairing, shrink=False, depth_copies=depth_copies)
 
 
 def interpolate(a, b, alpha):

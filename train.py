@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import torch
 
 import checkpoint
-from coalesce import DEPTH_PAIRINGS, check_halving
+from coalesce import DEPTH_COPIES, DEPTH_PAIRINGS, check_halving
 from data import DATA_DIR, DataError, ImageBatches, TextBatches, read_meta
 from model import MODELS
 from vcycle import Env, Interrupted, NonFiniteLoss, VCycle
@@ -55,12 +55,13 @@ class Config:
     lr: tuple = (2e-3, 4e-3)        # peak learning rate per level
     warmup: int = 50                # warmup steps of the first stage
     transition_warmup: tuple = (20,)  # warmup steps after each level change, per level
-    min_lr_frac: float = 0.1        # cosine decay to this fraction of the peak (not on the way down)
+    min_lr_frac: float = 0.1        # the last stage's cosine decay ends at this fraction of the peak
+    decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
     alpha: tuple = (0.5,)           # interpolation weight of the de-coalesced model, levels 1 .. k-1
     depth_pairing: str = 'stack'    # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
     coalesce_width: bool = True
     coalesce_depth: bool = True
-    identity_copies: bool = False   # de-coalesce depth function-preservingly (coalesce.decoalesce)
+    depth_copies: str = 'half'      # a grown layer's residual writes: 'half', 'full' (paper), 'identity'
     # optimizer
     weight_decay: float = 0.1
     beta1: float = 0.9
@@ -144,6 +145,7 @@ def check_config(cfg):
     need(cfg.model in MODELS, f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
     need(cfg.init_from in ('scratch', 'resume'), f"init_from must be 'scratch' or 'resume', got {cfg.init_from!r}")
     need(cfg.depth_pairing in DEPTH_PAIRINGS, f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {cfg.depth_pairing!r}")
+    need(cfg.depth_copies in DEPTH_COPIES, f"depth_copies must be one of {DEPTH_COPIES}, got {cfg.depth_copies!r}")
     need(cfg.dtype in ('auto', 'float32', 'bfloat16'), f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
     need(cfg.compile in ('auto', 'on', 'off'), f"compile must be auto, on or off, got {cfg.compile!r}")
     need(all(s >= 1 for s in cfg.down_steps + cfg.up_steps), "every entry of down_steps and up_steps must be >= 1")

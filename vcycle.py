@@ -7,8 +7,10 @@
             M_l for up_steps[l]
 With k = 1 the only stage is the bottom: plain training of M_1, the baseline.
 
-Every stage gets a fresh AdamW (no state carried across a level change, as in the paper), its own
-warmup, and, except on the way down, a cosine decay to min_lr_frac of its peak. Batches are a pure
+Every stage gets a fresh AdamW (no state carried across a level change, as in the paper) and its
+own warmup. Only the last stage decays its learning rate (cosine, to min_lr_frac of the peak): what
+annealing gains does not survive a level change, so earlier stages hold their peak
+(decay_every_stage=True decays every stage but the way down instead). Batches are a pure
 function of the global iteration, so the baseline and a V-cycle see the same data in the same order.
 Every evaluation appends a line to out_dir/log.jsonl; checkpoints hold the position in the cycle
 (stage, step), the current model and optimizer, the kept copies and the RNG states, so a run
@@ -78,12 +80,13 @@ def plan_stages(cfg):
     for i, (level, phase) in enumerate(order):
         steps = cfg.down_steps[level - 1] if phase == 'down' else cfg.up_steps[level - 1]
         warmup = cfg.warmup if i == 0 else cfg.transition_warmup[level - 1]
-        stages.append(Stage(level, phase, steps, min(warmup, steps), cfg.lr[level - 1], phase != 'down'))
+        decay = i == len(order) - 1 or (cfg.decay_every_stage and phase != 'down')
+        stages.append(Stage(level, phase, steps, min(warmup, steps), cfg.lr[level - 1], decay))
     return stages
 
 
 def lr_at(stage, step, min_lr_frac):
-    """Linear warmup to the peak, then constant (down) or cosine decay to min_lr_frac * peak."""
+    """Linear warmup to the peak, then constant or cosine decay to min_lr_frac * peak."""
     if step < stage.warmup:
         return stage.peak_lr * (step + 1) / stage.warmup
     if not stage.decay:
@@ -201,13 +204,14 @@ class VCycle:
         """Coalesce on the way down; interpolate the kept copy with the de-coalesced model on the way up."""
         t0 = time.perf_counter()
         cfg, p = self.cfg, self.progress
-        resize = dict(width=cfg.coalesce_width, depth=cfg.coalesce_depth, depth_pairing=cfg.depth_pairing)
+        resize = dict(width=cfg.coalesce_width, depth=cfg.coalesce_depth, depth_pairing=cfg.depth_pairing,
+                      depth_copies=cfg.depth_copies)
         if stage.level > previous.level:   # down: keep M_l, train M_{l+1} = coalesce(M_l)
             p.kept[previous.level] = model_record(self.model)
             self.model = coalesce(self.model, **resize)
         else:                              # up: M_l = (1 - alpha) M_l,kept + alpha decoalesce(M_{l+1})
             kept = model_from_record(p.kept.pop(stage.level), self.env.device)
-            grown = decoalesce(self.model, identity_copies=cfg.identity_copies, **resize)
+            grown = decoalesce(self.model, **resize)
             self.model = interpolate(kept, grown, cfg.alpha[stage.level - 1])
         p.time_s += time.perf_counter() - t0
 

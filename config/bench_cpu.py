@@ -1,7 +1,8 @@
 # The CPU benchmark (python bench.py): the default byte-level GPT (4 layers x 128) on the stdlib
 # corpus; a 2-level V-cycle against plain training on the same number of tokens (bench.py).
 # The schedule is the best of the sweeps in README's Results: depth-only coalescing (M_2 is
-# 2 layers x 128), 100 steps down, 700 at the bottom, 700 after interpolation.
+# 2 layers x 128), 100 steps down, 900 at the bottom, 500 after interpolation; grown layers write
+# half each (depth_copies='half') and only the last stage decays its learning rate (the defaults).
 out_dir = 'bench-cpu'
 dataset = 'stdlib'
 model = 'gpt'
@@ -10,8 +11,8 @@ batch_tokens, micro_batch = 4096, 32
 levels = 2
 coalesce_width, coalesce_depth = False, True
 down_steps = (100,)
-up_steps = (700, 700)
-lr = (8e-3, 16e-3)
+up_steps = (500, 900)
+lr = (8e-3, 12e-3)
 warmup, transition_warmup = 50, (30,)
 alpha = (0.75,)
 depth_pairing = 'stack'

@@ -2,6 +2,7 @@
 from pathlib import Path as _Path
 exec(_Path(__file__).with_name('bench_cpu.py').read_text())
 levels = 3
-down_steps = (200, 100)
-up_steps = (700, 300, 200)
-lr = (8e-3, 16e-3, 16e-3)
+down_steps = (100, 100)
+up_steps = (600, 300, 400)
+lr = (8e-3, 12e-3, 16e-3)
+alpha = (0.75, 0.75)

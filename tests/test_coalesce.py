@@ -41,17 +41,59 @@ def max_diff(a, b):
 @pytest.mark.parametrize('arch', ARCHS)
 @pytest.mark.parametrize('mode', MODES)
 @pytest.mark.parametrize('pairing', PAIRINGS)
-def test_coalesce_inverts_decoalesce(arch, mode, pairing):
+@pytest.mark.parametrize('copies', ['half', 'full'])
+def test_coalesce_inverts_decoalesce(arch, mode, pairing, copies):
     width, depth = MODES[mode]
+    resize = dict(width=width, depth=depth, depth_pairing=pairing, depth_copies=copies)
     m = make(arch, n_layer=2, n_head=2, n_embd=16)
-    big = decoalesce(m, width=width, depth=depth, depth_pairing=pairing)
+    big = decoalesce(m, **resize)
     assert big.config.n_embd == 16 * (2 if width else 1) and big.config.n_layer == 2 * (2 if depth else 1)
-    back = coalesce(big, width=width, depth=depth, depth_pairing=pairing)
+    back = coalesce(big, **resize)
     assert type(back) is type(m) and back.config == m.config
     assert max_diff(back, m) <= 1e-6
     # The other order loses information: a mapping that merely reshapes would pass both ways.
-    assert max_diff(decoalesce(coalesce(make(arch), width=width, depth=depth, depth_pairing=pairing),
-                               width=width, depth=depth, depth_pairing=pairing), make(arch)) > 1e-2
+    assert max_diff(decoalesce(coalesce(make(arch), **resize), **resize), make(arch)) > 1e-2
+
+
+@pytest.mark.parametrize('pairing', PAIRINGS)
+def test_depth_copies_share_the_residual_writes(pairing):
+    """'half': both copies of a layer write half of its output projections, coalescing sums a pair's;
+    'full': copies write all of it, coalescing averages. Every other parameter is copied and averaged."""
+    small, big = make('gpt', n_layer=2), make('gpt', n_layer=4)
+    first, second = (0, 2) if pairing == 'stack' else (0, 1)
+    for copies, write_share in (('half', 0.5), ('full', 1.0)):
+        grown = decoalesce(small, width=False, depth_pairing=pairing, depth_copies=copies)
+        for i in (first, second):
+            torch.testing.assert_close(grown.blocks[i].mlp.c_proj.weight, write_share * small.blocks[0].mlp.c_proj.weight,
+                                       rtol=0, atol=0)
+            torch.testing.assert_close(grown.blocks[i].attn.c_proj.bias, write_share * small.blocks[0].attn.c_proj.bias,
+                                       rtol=0, atol=0)
+            assert torch.equal(grown.blocks[i].mlp.c_fc.weight, small.blocks[0].mlp.c_fc.weight)
+        merged = coalesce(big, width=False, depth_pairing=pairing, depth_copies=copies).blocks[0]
+        A, B = big.blocks[first], big.blocks[second]
+        torch.testing.assert_close(merged.attn.c_proj.weight, (A.attn.c_proj.weight + B.attn.c_proj.weight) / 2 / write_share,
+                                   rtol=0, atol=1e-6)
+        torch.testing.assert_close(merged.ln_2.bias, (A.ln_2.bias + B.ln_2.bias) / 2, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+@pytest.mark.parametrize('pairing', PAIRINGS)
+def test_half_copies_preserve_the_function_to_first_order(arch, pairing):
+    """Two copies that each write half of a layer's residual update f add f to first order, as the
+    layer did; full copies add 2f. So when the updates shrink 10x, the grown model's distance to the
+    small one shrinks 100x with 'half' copies (O(eps^2)) and only 10x with 'full' ones (O(eps))."""
+    def distance(eps, copies):
+        m, x = make(arch, n_layer=2).double(), inputs(arch)
+        with torch.no_grad():
+            for block in m.blocks:
+                for layer in (block.attn.c_proj, block.mlp.c_proj):
+                    layer.weight.mul_(eps), layer.bias.mul_(eps)
+            x = x.double() if arch == 'vit' else x
+            grown = decoalesce(m, width=False, depth_pairing=pairing, depth_copies=copies)
+            return (grown(x)[0] - m(x)[0]).abs().max().item()
+    half = distance(1e-2, 'half') / distance(1e-3, 'half')
+    full = distance(1e-2, 'full') / distance(1e-3, 'full')
+    assert 70 < half < 130 and 7 < full < 13
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -174,6 +216,7 @@ def test_inputs_are_not_modified():
     (dict(n_layer=3), lambda m: coalesce(m, width=False), 'n_layer=3'),
     (dict(n_head=4, n_embd=30), lambda m: coalesce(m, depth=False), 'n_embd=30 is not a multiple'),
     (dict(), lambda m: coalesce(m, depth_pairing='zigzag'), 'depth_pairing'),
+    (dict(), lambda m: decoalesce(m, depth_copies='twice'), 'depth_copies must be one of'),
     (dict(), lambda m: interpolate(m, coalesce(m), 0.5), 'different shapes'),
     (dict(), lambda m: interpolate(m, m, 1.5), 'alpha'),
     (dict(), lambda m: interpolate(m, m, -0.1), 'alpha'),
@@ -195,7 +238,7 @@ def test_bad_requests_raise_value_error(kwargs, call, message):
 def test_identity_copies_preserve_the_function_with_depth(arch, mode, pairing):
     width, depth = MODES[mode]
     m, x = make(arch, n_layer=2), inputs(arch)
-    big = decoalesce(m, width=width, depth=depth, depth_pairing=pairing, identity_copies=True)
+    big = decoalesce(m, width=width, depth=depth, depth_pairing=pairing, depth_copies='identity')
     with torch.no_grad():
         assert (m(x)[0] - big(x)[0]).abs().max().item() <= 1e-5
     if depth:  # the second layer of each pair writes nothing; the first is the small layer itself

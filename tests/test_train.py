@@ -144,3 +144,8 @@ def test_learning_rate_schedule():
     assert lr_at(down, 0, 0.1) == pytest.approx(2e-4) and lr_at(down, 9, 0.1) == 1e-3  # no decay going down
     assert lr_at(up, 3, 0.1) == pytest.approx(1e-3) and lr_at(up, 4, 0.1) == pytest.approx(1e-3)
     assert lr_at(up, 20, 0.1) == pytest.approx(1e-4)  # decayed to min_lr_frac at the end
+    assert lr_at(bottom, 29, 0.1) == 2e-3  # only the last stage decays
+    every = plan_stages(train.parse_args(['--levels=3', '--decay_every_stage', '--lr=1e-3']))
+    assert [s.decay for s in every] == [False, False, True, True, True]
+    assert [s.decay for s in plan_stages(train.parse_args(['--levels=3', '--lr=1e-3']))] == [False] * 4 + [True]
+    assert [s.decay for s in plan_stages(train.parse_args(['--levels=1', '--up_steps=5']))] == [True]

@@ -3,6 +3,7 @@
 # network from the source of an installed package (here transformers, about 60 MB):
 #   python data/stdlib/prepare.py --root $(python -c "import transformers, os; print(os.path.dirname(transformers.__file__))") --out data/pysrc
 #   python bench.py config/bench_gpu.py
+# Tuned under the earlier per-stage lr decay and plain layer copies, not re-tuned since (README).
 out_dir = 'bench-gpu'
 dataset = 'pysrc'
 model = 'gpt'

@@ -1,21 +1,32 @@
-"""Benchmark: the V-cycle against the baseline at equal validation loss.
+"""Benchmark: the V-cycle against plain training and plain growth, at equal validation loss, over seeds.
 
-    python bench.py                          # config/bench_cpu.py and config/bench_cpu_3level.py
-    python bench.py --sweep                  # first choose the baseline's peak lr by a small sweep
-    python bench.py --ablation               # alpha, depth pairing, width/depth-only variants
+    python bench.py                          # config/bench_cpu.py, one seed (about 15 minutes on 2 cores)
+    python bench.py --seeds=5                # seeds 1337 .. 1341, medians and ranges (about 80 minutes)
+    python bench.py --seeds=1337,7,42        # these seeds
+    python bench.py --sweep --seeds=3        # first choose every arm's peak lr by the median over seeds
+    python bench.py --ablation --seeds=5     # one setting of the main V-cycle changed at a time
     python bench.py config/bench_gpu.py      # the GPU recipe (bf16, torch.compile), with MFU
 
-Arguments: train.py config files, each a V-cycle arm (the first one sets the baseline's budget,
-out_dir and ablations), then --key=value overrides for every arm, --baseline_lr=X, and the flags.
-Every arm trains in this process, one after the other, with the same seed, so the same data order
-and the same evaluation batches. The baseline (levels = 1) trains on as many tokens as the first
-V-cycle, with its own warmup and cosine decay. Reported: the baseline's final validation loss; the
-FLOPs and training wall time at which each V-cycle's full model (level 1) first reaches it,
-interpolated linearly between evaluations; the savings against the baseline's totals; final
-losses; tokens/s per level. Results go to out_dir/results.json and, with matplotlib installed,
-out_dir/loss.png.
+Arguments: train.py config files, each a V-cycle arm (the first, the main one, sets the budget,
+out_dir and ablations), then --key=value overrides for every arm, and bench's own flags
+(--seeds, --sweep, --ablation, --baseline_lr). At every seed, each run trains in this process,
+one after the other; a seed fixes the data order, the evaluation batches and the initialization,
+the same in every arm. The arms of one seed:
+  - the reference baseline: M_1 alone on as many tokens as the main V-cycle, its own warmup and
+    cosine decay (the authors' GPT-2 recipe pits 100K baseline steps against 5K + 50K + 50K);
+  - each V-cycle, and its growth peer (growth_of: the same cycle with no steps on the way down and
+    alpha = 1, so the small model trains from the start and the big one never returns);
+  - the frontier: the baseline trained to completion at several budgets, from half the main
+    V-cycle's FLOPs up to past every arm's final loss (extended, never extrapolated).
+Reported per seed and, per arm, as median [min, max] over seeds:
+  - saved vs frontier: 1 - FLOPs(arm) / FLOPs the frontier needs for the arm's final loss,
+    interpolated on log FLOPs; training wall time the same way;
+  - first reach: the FLOPs and wall time at which the arm's full model first reaches the reference
+    baseline's final loss, against the reference's totals (not reached: no figure).
+Results go to out_dir/results.json (every run's log) and, with matplotlib, out_dir/loss.png.
 """
 import json
+import math
 import sys
 import time
 from dataclasses import replace
@@ -29,25 +40,42 @@ from vcycle import plan_stages
 GPU_BF16_PEAK_FLOPS = {'H100 SXM': 989e12, 'H100 80GB HBM3': 989e12, 'H100 PCIe': 756e12, 'H100 NVL': 835e12,
                        'H200': 989e12, 'A100': 312e12, 'L4': 121e12, 'RTX 4090': 165e12, 'A10G': 70e12}
 SWEEP_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
-DEFAULT_CONFIGS = ['config/bench_cpu.py', 'config/bench_cpu_3level.py']
-BASELINE_LR = {'config/bench_cpu.py': 8e-3}  # the baseline's peak lr, as chosen by --sweep (README)
+# The frontier's budgets: these fractions of the main V-cycle's FLOPs and the reference baseline, then
+# each 1.4 times the largest until there are at least 4 and the frontier passes every arm's final loss.
+FRONTIER_FRACTIONS = (0.5, 0.8)
+FRONTIER_MIN_BUDGETS, FRONTIER_GROWTH, FRONTIER_MAX_EXTENSIONS = 4, 1.4, 5
+DEFAULT_CONFIGS = ['config/bench_cpu.py']
+BASELINE_LR = {'config/bench_cpu.py': 5.6e-3}  # the baseline's peak lr, as chosen by --sweep (README)
 
 
-def baseline_of(cfg, lr, out_dir):
-    """Plain training of M_1 on as many tokens as cfg's V-cycle trains on (all levels together: the
-    authors' GPT-2 recipe pits 100K baseline steps against 5K + 50K + 50K), with its own warmup and
-    cosine decay. The V-cycle spends fewer FLOPs on them; the saving is measured at equal loss."""
-    steps = sum(s.steps for s in plan_stages(cfg))
+# -- the arms ------------------------------------------------------------------------------------
+
+def baseline_of(cfg, lr, steps, out_dir, eval_interval=None):
+    """Plain training of M_1 for `steps` steps, with its own warmup and full cosine decay."""
     return replace(cfg, levels=1, up_steps=(steps,), down_steps=(), lr=(lr,), alpha=(), transition_warmup=(),
-                   out_dir=str(out_dir))
+                   out_dir=str(out_dir), eval_interval=eval_interval or cfg.eval_interval)
+
+
+def growth_of(cfg):
+    """Plain growth as a setting of the same V-cycle: no steps on the way down (each level is
+    coalesced from the freshly initialized one above it, so M_k starts from a coalesced init), and
+    alpha = 1 (the grown model alone, never the kept one). The steps the V-cycle spends on the way
+    down move to the same level's stage on the way up, so the FLOPs and tokens are the same."""
+    up = tuple(u + d for u, d in zip(cfg.up_steps, cfg.down_steps + (0,)))
+    return replace(cfg, down_steps=(0,) * (cfg.levels - 1), up_steps=up, alpha=(1.0,) * (cfg.levels - 1))
+
+
+def total_steps(cfg):
+    return sum(s.steps for s in plan_stages(cfg))
 
 
 def train_arm(cfg, name):
-    print(f"\n=== {name}: {cfg.levels} level(s), out_dir {cfg.out_dir}", flush=True)
+    print(f"\n=== {name}: seed {cfg.seed}, {cfg.levels} level(s), out_dir {cfg.out_dir}", flush=True)
     train.run(cfg)
-    log = [json.loads(line) for line in (Path(cfg.out_dir) / 'log.jsonl').read_text().splitlines()]
-    return {'name': name, 'levels': cfg.levels, 'log': log}
+    return [json.loads(line) for line in (Path(cfg.out_dir) / 'log.jsonl').read_text().splitlines()]
 
+
+# -- reading the logs ----------------------------------------------------------------------------
 
 def first_reach(log, target):
     """(FLOPs, seconds) at which the level-1 model's validation loss first reaches target,
@@ -67,12 +95,23 @@ def first_reach(log, target):
     return None
 
 
-def loss_at(log, key, x):
-    """The validation loss of a run at x FLOPs (or seconds), interpolated between evaluations."""
-    for a, b in zip(log, log[1:]):
-        if a[key] <= x <= b[key] and b[key] > a[key]:
-            return a['val_loss'] + (x - a[key]) / (b[key] - a[key]) * (b['val_loss'] - a['val_loss'])
-    return log[-1]['val_loss']
+def frontier_cost(points, loss):
+    """The cost (FLOPs or seconds) at which the frontier reaches `loss`. points: (cost, final loss)
+    of complete runs. The frontier is the best loss at most that cost buys (a larger budget that
+    ended higher does not count), interpolated linearly in log cost between the two budgets that
+    bracket `loss`; None if `loss` lies outside the frontier's range (never extrapolated)."""
+    best, frontier = math.inf, []
+    for cost, final in sorted(points):
+        if final < best:
+            best = final
+            frontier.append((cost, final))
+    if not frontier or loss > frontier[0][1] or loss < frontier[-1][1]:
+        return None
+    for (c0, l0), (c1, l1) in zip(frontier, frontier[1:]):
+        if l1 <= loss <= l0:
+            f = (l0 - loss) / (l0 - l1)
+            return math.exp(math.log(c0) + f * (math.log(c1) - math.log(c0)))
+    return frontier[0][0]  # loss equals the only point's
 
 
 def tokens_per_s_by_level(log):
@@ -85,38 +124,100 @@ def tokens_per_s_by_level(log):
     return {level: tokens[level] / seconds[level] for level in tokens if seconds[level] > 0}
 
 
-def summarize(arm, baseline):
-    target = baseline['log'][-1]['val_loss']
-    total_flops, total_s = baseline['log'][-1]['flops'], baseline['log'][-1]['time_s']
-    reach = first_reach(arm['log'], target)
-    row = {'name': arm['name'], 'levels': arm['levels'], 'final_val_loss': arm['log'][-1]['val_loss'],
-           'baseline_loss_at_same_flops': loss_at(baseline['log'], 'flops', arm['log'][-1]['flops']),
-           'total_flops': arm['log'][-1]['flops'], 'total_time_s': arm['log'][-1]['time_s'],
-           'tokens_per_s_by_level': tokens_per_s_by_level(arm['log']),
-           'flops_to_baseline_loss': None, 'time_to_baseline_loss_s': None,
-           'flops_saving_pct': None, 'time_saving_pct': None}
-    if reach is not None:
-        row.update(flops_to_baseline_loss=reach[0], time_to_baseline_loss_s=reach[1],
-                   flops_saving_pct=100 * (1 - reach[0] / total_flops), time_saving_pct=100 * (1 - reach[1] / total_s))
-    return row
+def saving_pct(cost, reference_cost):
+    """100 (1 - cost / reference_cost); None where either is unknown."""
+    return None if cost is None or reference_cost is None else 100 * (1 - cost / reference_cost)
 
 
-def mfu(arm, cfg):
+def summarize(name, log, reference, frontier):
+    """One arm at one seed: its final loss and costs, saved vs frontier, and first reach."""
+    last, ref = log[-1], reference[-1]
+    frontier_flops = frontier_cost([(p['flops'], p['val_loss']) for p in frontier], last['val_loss'])
+    frontier_time = frontier_cost([(p['time_s'], p['val_loss']) for p in frontier], last['val_loss'])
+    reach = first_reach(log, ref['val_loss']) or (None, None)
+    return {'name': name, 'final_val_loss': last['val_loss'], 'total_flops': last['flops'],
+            'total_time_s': last['time_s'], 'frontier_flops': frontier_flops, 'frontier_time_s': frontier_time,
+            'flops_saved_pct': saving_pct(last['flops'], frontier_flops),
+            'time_saved_pct': saving_pct(last['time_s'], frontier_time),
+            'first_reach_flops_saved_pct': saving_pct(reach[0], ref['flops']),
+            'first_reach_time_saved_pct': saving_pct(reach[1], ref['time_s']),
+            'tokens_per_s_by_level': tokens_per_s_by_level(log)}
+
+
+SAVINGS = ('flops_saved_pct', 'time_saved_pct', 'first_reach_flops_saved_pct', 'first_reach_time_saved_pct')
+
+
+def median_range(values):
+    """(median, min, max) of per-seed figures where None (not reached, or off the frontier) ranks
+    below every number: the median is None if more than half the seeds have none."""
+    ranked = sorted(values, key=lambda v: -math.inf if v is None else v)
+    n = len(ranked)
+    mid = ranked[n // 2] if n % 2 else (None if None in ranked[n // 2 - 1:n // 2 + 1]
+                                         else (ranked[n // 2 - 1] + ranked[n // 2]) / 2)
+    return mid, ranked[0], ranked[-1]
+
+
+def aggregate(rows_by_seed):
+    """Per arm: median, min and max over seeds of the final loss and of every saving."""
+    names = list(dict.fromkeys(r['name'] for rows in rows_by_seed.values() for r in rows))
+    summary = []
+    for name in names:
+        rows = [r for rows in rows_by_seed.values() for r in rows if r['name'] == name]
+        entry = {'name': name, 'seeds': len(rows),
+                 'first_reached': sum(r['first_reach_flops_saved_pct'] is not None for r in rows)}
+        for key in ('final_val_loss', 'total_flops') + SAVINGS:
+            entry[key] = dict(zip(('median', 'min', 'max'), median_range([r[key] for r in rows])))
+        summary.append(entry)
+    return summary
+
+
+def mfu(log, cfg):
     """Model FLOPs per second over the GPU's bf16 peak, at the median steady-state throughput (so
     torch.compile's first steps do not count); None off CUDA or for an unknown GPU."""
     if not torch.cuda.is_available() or cfg.device == 'cpu':
         return None
     name = torch.cuda.get_device_name()
     peak = next((v for k, v in GPU_BF16_PEAK_FLOPS.items() if k in name), None)
-    rates = sorted(r['tokens_per_s'] for r in arm['log'] if r['tokens_per_s'])
+    rates = sorted(r['tokens_per_s'] for r in log if r['tokens_per_s'])
     if peak is None or not rates:
         return None
-    last = arm['log'][-1]
-    flops_per_s = rates[len(rates) // 2] * last['flops'] / last['tokens']
+    flops_per_s = rates[len(rates) // 2] * log[-1]['flops'] / log[-1]['tokens']
     return {'device': name, 'peak_flops': peak, 'model_flops_per_s': flops_per_s, 'mfu_pct': 100 * flops_per_s / peak}
 
 
-def plot(arms, path):
+# -- printing and plotting -----------------------------------------------------------------------
+
+def pct(v):
+    return f"{v:5.1f}%" if v is not None else "   -  "
+
+
+def print_seed(seed, rows, frontier):
+    print(f"\nseed {seed}: frontier (steps: final loss) " +
+          ', '.join(f"{p['steps']}: {p['val_loss']:.4f}" for p in frontier))
+    print(f"{'arm':42s} {'final loss':>10s} {'FLOPs':>10s} {'frontier FLOPs':>14s} {'FLOPs saved':>11s} "
+          f"{'time saved':>10s} {'first reach FLOPs/time saved':>28s}")
+    for r in rows:
+        frontier_flops = f"{r['frontier_flops']:14.3e}" if r['frontier_flops'] else f"{'off frontier':>14s}"
+        print(f"{r['name']:42s} {r['final_val_loss']:10.4f} {r['total_flops']:10.3e} {frontier_flops} "
+              f"{pct(r['flops_saved_pct']):>11s} {pct(r['time_saved_pct']):>10s} "
+              f"{pct(r['first_reach_flops_saved_pct']):>19s} {pct(r['first_reach_time_saved_pct'])}")
+
+
+def print_summary(summary, seeds):
+    def cell(stat, fmt=pct):
+        return f"{fmt(stat['median'])} [{fmt(stat['min'])}, {fmt(stat['max'])}]"
+    print(f"\nover {len(seeds)} seed(s) {list(seeds)}: median [min, max]")
+    print(f"{'arm':42s} {'final loss':>26s} {'FLOPs saved vs frontier':>26s} {'time saved vs frontier':>26s} "
+          f"{'first reach FLOPs saved':>26s} {'reached':>7s}")
+    for s in summary:
+        print(f"{s['name']:42s} {cell(s['final_val_loss'], lambda v: f'{v:.4f}'):>26s} {cell(s['flops_saved_pct']):>26s} "
+              f"{cell(s['time_saved_pct']):>26s} {cell(s['first_reach_flops_saved_pct']):>26s} "
+              f"{s['first_reached']:>3d}/{s['seeds']}")
+
+
+def plot(runs, frontiers, names, path):
+    """Each arm's median validation loss over the seeds with the seeds' range as a band, against
+    FLOPs and wall time; dotted lines at level changes; the frontier's budgets as points."""
     try:
         import matplotlib
         matplotlib.use('Agg')
@@ -124,35 +225,35 @@ def plot(arms, path):
     except ImportError:
         print("matplotlib is not installed: no plot (pip install matplotlib); results.json is written")
         return False
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    import numpy as np
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     for ax, key, label in ((axes[0], 'flops', 'training FLOPs'), (axes[1], 'time_s', 'training wall time (s)')):
-        for arm in arms:
-            xs, ys = [r[key] for r in arm['log']], [r['val_loss'] for r in arm['log']]
-            line, = ax.plot(xs, ys, label=arm['name'], lw=1.6)
-            for a, b in zip(arm['log'], arm['log'][1:]):
-                if a['stage'] != b['stage']:
-                    ax.axvline(b[key], color=line.get_color(), ls=':', lw=0.9)
-        ax.axhline(arms[0]['log'][-1]['val_loss'], color='gray', lw=0.8, ls='--', label='baseline final loss')
+        for name in names:
+            logs = [runs[seed][name] for seed in runs]
+            x = np.median([[r[key] for r in log] for log in logs], axis=0)
+            y = np.array([[r['val_loss'] for r in log] for log in logs])
+            line, = ax.plot(x, np.median(y, axis=0), label=name, lw=1.6)
+            ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2, lw=0)
+            for i, (a, b) in enumerate(zip(logs[0], logs[0][1:])):
+                if a['level'] != b['level']:
+                    ax.axvline(x[i + 1], color=line.get_color(), ls=':', lw=0.9)
+        by_steps = {}
+        for points in frontiers.values():
+            for p in points:
+                by_steps.setdefault(p['steps'], []).append((p[key], p['val_loss']))
+        fx = [np.median([c for c, _ in v]) for v in by_steps.values()]
+        fy = [np.array([l for _, l in v]) for v in by_steps.values()]
+        ax.errorbar(fx, [np.median(v) for v in fy], yerr=[[np.median(v) - v.min() for v in fy],
+                    [v.max() - np.median(v) for v in fy]], fmt='ks', ms=4, capsize=3, label='frontier (final losses)')
+        ax.set_xscale('log')
         ax.set_xlabel(label + ('  (dotted: level changes)' if key == 'flops' else ''))
-        ax.set_ylabel('validation loss')
-        finals = [a['log'][-1]['val_loss'] for a in arms]
-        ax.set_ylim(min(finals) - 0.05, min(finals) + 0.8)
-        ax.legend()
+        ax.set_ylabel(f'validation loss (median, band: range over {len(runs)} seeds)')
+        lowest = min([np.median(v) for v in fy] + [np.median([runs[s][n][-1]['val_loss'] for s in runs]) for n in names])
+        ax.set_ylim(lowest - 0.05, lowest + 0.8)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return True
-
-
-def print_table(rows, baseline_row):
-    print(f"\nbaseline final validation loss {baseline_row['final_val_loss']:.4f}, "
-          f"{baseline_row['total_flops']:.3e} FLOPs, {baseline_row['total_time_s']:.1f} s")
-    print(f"{'arm':38s} {'final loss':>10s} {'its FLOPs':>10s} {'baseline there':>14s} {'FLOPs to reach':>15s} "
-          f"{'FLOPs saved':>11s} {'time saved':>10s}")
-    for r in rows:
-        saved = (f"{r['flops_to_baseline_loss']:15.3e} {r['flops_saving_pct']:10.1f}% {r['time_saving_pct']:9.1f}%"
-                 if r['flops_saving_pct'] is not None else f"{'not reached':>15s} {'-':>11s} {'-':>10s}")
-        print(f"{r['name']:38s} {r['final_val_loss']:10.4f} {r['total_flops']:10.3e} "
-              f"{r['baseline_loss_at_same_flops']:14.4f} {saved}")
 
 
 ABLATIONS = {  # name: overrides of the main V-cycle (whose own alpha and pairing fill the gaps)
@@ -166,47 +267,134 @@ ABLATIONS = {  # name: overrides of the main V-cycle (whose own alpha and pairin
 }
 
 
-def main(argv):
+def ablation_arms(cfg, file, overrides):
+    """(name, config) of each ablation that differs from the main V-cycle cfg (its lr kept)."""
+    arms = []
+    for name, changes in ABLATIONS.items():
+        variant = train.parse_args([file] + overrides + [f'--{k}={v}' for k, v in changes.items()])
+        if all(getattr(variant, k) == getattr(cfg, k) for k in changes):
+            continue  # the main V-cycle is this variant
+        arms.append((f'ablation: {name}', replace(variant, overwrite=True, lr=cfg.lr)))
+    return arms
+
+
+# -- the benchmark -------------------------------------------------------------------------------
+
+def slug(name):
+    """A folder name for an arm's name."""
+    return ''.join(c if c.isalnum() or c in '.-' else '_' for c in name.split(' (')[0]).strip('_')
+
+
+def run_seed(cfg, arms, baseline_lr, seed, out):
+    """Every arm and the frontier at one seed: (logs by arm name, frontier points)."""
+    out = out / f'seed{seed}'
+    reference_steps = total_steps(cfg)
+    reference_name = f'baseline, lr {baseline_lr:g}'
+    logs = {reference_name: train_arm(baseline_of(replace(cfg, seed=seed), baseline_lr, reference_steps,
+                                                  out / 'baseline'), reference_name)}
+    for name, c in arms:
+        logs[name] = train_arm(replace(c, seed=seed, out_dir=str(out / slug(name))), name)
+    frontier = [dict(steps=reference_steps, **logs[reference_name][-1])]
+
+    def train_budget(steps):
+        log = train_arm(baseline_of(replace(cfg, seed=seed), baseline_lr, steps, out / f'frontier{steps}',
+                                    eval_interval=steps), f'frontier, {steps} steps')
+        frontier.append(dict(steps=steps, **log[-1]))
+
+    flops_per_step = logs[reference_name][-1]['flops'] / reference_steps
+    for fraction in FRONTIER_FRACTIONS:
+        train_budget(round(fraction * logs[arms[0][0]][-1]['flops'] / flops_per_step))
+    best_arm = min(log[-1]['val_loss'] for log in logs.values())
+    for _ in range(FRONTIER_MAX_EXTENSIONS):  # extend until the frontier passes every arm's final loss
+        if len(frontier) >= FRONTIER_MIN_BUDGETS and min(p['val_loss'] for p in frontier) <= best_arm:
+            break
+        train_budget(round(max(p['steps'] for p in frontier) * FRONTIER_GROWTH))
+    return logs, sorted(frontier, key=lambda p: p['steps'])
+
+
+def median_final_loss(cfg, seeds, out):
+    finals = [train_arm(replace(cfg, seed=s, out_dir=str(out / f'seed{s}')), f'sweep, lr {cfg.lr}')[-1]['val_loss']
+              for s in seeds]
+    return median_range(finals)[0]
+
+
+def sweep_lr(cfg, seeds, out):
+    """Each level's peak lr in turn (level 1 first), times SWEEP_FACTORS, the others held: the
+    factor with the lowest median final loss over the seeds wins. Returns (lr tuple, table)."""
+    lr, table = cfg.lr, {}
+    for level in range(cfg.levels):
+        tried = {}
+        for factor in SWEEP_FACTORS:
+            trial = tuple(float(f'{v * factor:.3g}') if i == level else v for i, v in enumerate(lr))
+            if trial not in table:
+                table[trial] = median_final_loss(replace(cfg, lr=trial), seeds, out / ('lr' + '_'.join(map(str, trial))))
+            tried[trial] = table[trial]
+        lr = min(tried, key=tried.get)
+    print(f"sweep (peak lr: median final loss over seeds {seeds}):", {k: round(v, 4) for k, v in table.items()},
+          '-> best', lr)
+    return lr, {','.join(map(str, k)): v for k, v in table.items()}
+
+
+def parse_bench_args(argv):
+    """(config files, --key=value overrides, flags, seeds, baseline lr or None)."""
     flags = {a for a in argv if a in ('--sweep', '--ablation')}
-    baseline_lr = next((float(a.split('=', 1)[1]) for a in argv if a.startswith('--baseline_lr=')), None)
-    overrides = [a for a in argv if a.startswith('--') and a not in flags and not a.startswith('--baseline_lr=')]
-    files = [a for a in argv if not a.startswith('--')] or DEFAULT_CONFIGS
+    values = dict(a[2:].split('=', 1) for a in argv if a.startswith(('--seeds=', '--baseline_lr=')))
+    rest = [a for a in argv if a not in flags and not a.startswith(('--seeds=', '--baseline_lr='))]
+    overrides = [a for a in rest if a.startswith('--')]
+    files = [a for a in rest if not a.startswith('--')] or DEFAULT_CONFIGS
+    cfg = train.parse_args([files[0]] + overrides)
+    try:
+        text = values.get('seeds', '1')
+        seeds = [int(s) for s in text.split(',')] if ',' in text else [cfg.seed + i for i in range(int(text))]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise train.ConfigError(f"--seeds={values['seeds']} must be a count such as 5 or a list of distinct "
+                                f"seeds such as 1337,1,2")
+    baseline_lr = float(values['baseline_lr']) if 'baseline_lr' in values else None
+    return files, overrides, flags, seeds, baseline_lr
+
+
+def main(argv):
+    files, overrides, flags, seeds, baseline_lr = parse_bench_args(argv)
     configs = [replace(train.parse_args([f] + overrides), overwrite=True) for f in files]
-    cfg = configs[0]  # the main V-cycle: it sets the budget, the out_dir and the ablations
-    out = Path(cfg.out_dir)
+    for c in configs:
+        train.check_config(c)
+    out = Path(configs[0].out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    baseline_lr = baseline_lr or BASELINE_LR.get(files[0], cfg.lr[0])
-    results = {'command': 'python bench.py ' + ' '.join(argv), 'date': time.strftime('%Y-%m-%d'),
-               'device': torch.cuda.get_device_name() if torch.cuda.is_available() and cfg.device != 'cpu'
+    arms = [(f'V-cycle, {c.levels} levels ({Path(f).stem})', c) for f, c in zip(files, configs)]
+    arms.append((f'growth ({Path(files[0]).stem})', growth_of(configs[0])))
+    baseline_lr = baseline_lr or BASELINE_LR.get(files[0], configs[0].lr[0])
+    results = {'command': 'python bench.py ' + ' '.join(argv), 'date': time.strftime('%Y-%m-%d'), 'seeds': seeds,
+               'device': torch.cuda.get_device_name() if torch.cuda.is_available() and configs[0].device != 'cpu'
                else f'cpu ({torch.get_num_threads()} threads)'}
     if '--sweep' in flags:
-        sweep = {}
-        for factor in SWEEP_FACTORS:
-            lr = float(f'{baseline_lr * factor:.3g}')
-            sweep[lr] = train_arm(baseline_of(cfg, lr, out / f'sweep_lr{lr:g}'), f'baseline lr={lr:g}')['log'][-1]['val_loss']
-        baseline_lr = min(sweep, key=sweep.get)
-        results['sweep'] = {f'{k:g}': v for k, v in sweep.items()}
-        print('sweep (peak lr: final validation loss):', results['sweep'], '-> best', baseline_lr)
-    baseline = train_arm(baseline_of(cfg, baseline_lr, out / 'baseline'), f'baseline (lr {baseline_lr:g})')
-    arms = [train_arm(replace(c, out_dir=str(out / Path(f).stem)), f'V-cycle, {c.levels} levels ({Path(f).stem})')
-            for f, c in zip(files, configs)]
+        reference = baseline_of(configs[0], baseline_lr, total_steps(configs[0]), out)
+        (baseline_lr,), results['sweep baseline'] = sweep_lr(reference, seeds, out / 'sweep_baseline')
+        for i, (name, c) in enumerate(arms):
+            lr, results[f'sweep {name}'] = sweep_lr(c, seeds, out / f'sweep_{slug(name)}')
+            arms[i] = (name, replace(c, lr=lr))
+    cfg = arms[0][1]  # the main V-cycle: it sets the budget, the out_dir and the ablations
     if '--ablation' in flags:
-        for name, changes in ABLATIONS.items():
-            if all(getattr(cfg, k) == (v,) * len(getattr(cfg, k)) if isinstance(getattr(cfg, k), tuple)
-                   else getattr(cfg, k) == v for k, v in changes.items()):
-                continue  # the main V-cycle is this variant
-            variant = replace(train.parse_args([files[0]] + overrides + [f'--{k}={v}' for k, v in changes.items()]),
-                              overwrite=True, out_dir=str(out / ('ablation_' + name.replace('=', '_').replace(' ', '_'))))
-            arms.append(train_arm(variant, f'ablation: {name}'))
-    baseline_row = summarize(baseline, baseline)
-    rows = [summarize(a, baseline) for a in arms]
-    results.update(baseline_lr=baseline_lr, baseline=baseline_row, arms=rows, baseline_mfu=mfu(baseline, cfg),
-                   logs={a['name']: a['log'] for a in [baseline] + arms})
+        arms += ablation_arms(cfg, files[0], overrides)
+    results.update(baseline_lr=baseline_lr, arm_lr={name: c.lr for name, c in arms})
+
+    logs, frontiers, rows = {}, {}, {}
+    for seed in seeds:
+        logs[seed], frontiers[seed] = run_seed(cfg, arms, baseline_lr, seed, out)
+        reference = next(iter(logs[seed].values()))
+        rows[seed] = [summarize(name, log, reference, frontiers[seed]) for name, log in logs[seed].items()]
+        print_seed(seed, rows[seed], frontiers[seed])
+
+    summary = aggregate(rows)
+    results.update(summary=summary, rows=rows, frontiers=frontiers, logs=logs,
+                   baseline_mfu=mfu(next(iter(logs[seeds[0]].values())), cfg))
     (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n')
-    print_table(rows, baseline_row)
+    print_summary(summary, seeds)
     if results['baseline_mfu']:
         print(f"baseline MFU {results['baseline_mfu']['mfu_pct']:.1f}% of {results['baseline_mfu']['device']} bf16 peak")
-    if plot([baseline] + arms[:len(files)], out / 'loss.png'):
+    names = [name for name in logs[seeds[0]] if not name.startswith('ablation')]
+    if plot(logs, frontiers, names, out / 'loss.png'):
         print(f"plot: {out / 'loss.png'}")
     print(f"results: {out / 'results.json'}")
     return results

@@ -50,7 +50,7 @@ class Config:
     micro_batch: int = 32
     # V-cycle: levels = k; per-level tuples start at level 1 (the full model)
     levels: int = 2
-    down_steps: tuple = (100,)      # E_a: steps at levels 1 .. k-1 on the way down
+    down_steps: tuple = (100,)      # E_a: steps at levels 1 .. k-1 on the way down (0: coalesce the init)
     up_steps: tuple = (400, 600)    # steps at levels 1 .. k on the way up (level k: the bottom)
     lr: tuple = (2e-3, 4e-3)        # peak learning rate per level
     warmup: int = 50                # warmup steps of the first stage
@@ -148,7 +148,8 @@ def check_config(cfg):
     need(cfg.depth_copies in DEPTH_COPIES, f"depth_copies must be one of {DEPTH_COPIES}, got {cfg.depth_copies!r}")
     need(cfg.dtype in ('auto', 'float32', 'bfloat16'), f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
     need(cfg.compile in ('auto', 'on', 'off'), f"compile must be auto, on or off, got {cfg.compile!r}")
-    need(all(s >= 1 for s in cfg.down_steps + cfg.up_steps), "every entry of down_steps and up_steps must be >= 1")
+    need(all(s >= 1 for s in cfg.up_steps), f"every entry of up_steps must be >= 1, got {cfg.up_steps}")
+    need(all(s >= 0 for s in cfg.down_steps), f"every entry of down_steps must be >= 0, got {cfg.down_steps}")
     need(all(lr > 0 for lr in cfg.lr), f"every learning rate must be positive, got lr={cfg.lr}")
     need(all(0 <= a <= 1 for a in cfg.alpha), f"alpha must lie in [0, 1], got {cfg.alpha}")
     need(cfg.warmup >= 0 and all(w >= 0 for w in cfg.transition_warmup), "warmups must be >= 0")

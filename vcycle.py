@@ -5,7 +5,10 @@
     bottom: train M_k for up_steps[k]
     up:     for l = k-1 .. 1: M_l = interpolate(kept M_l, decoalesce(M_{l+1}), alpha[l]); train
             M_l for up_steps[l]
-With k = 1 the only stage is the bottom: plain training of M_1, the baseline.
+With k = 1 the only stage is the bottom: plain training of M_1, the baseline. With no steps on the
+way down (down_steps = 0) and alpha = 1 it is plain growth (StackBERT, bert2BERT): each level is
+coalesced from the untrained one above it, M_k trains from the start, and the grown model never
+returns to a kept copy.
 
 Every stage gets a fresh AdamW (no state carried across a level change, as in the paper) and its
 own warmup. Only the last stage decays its learning rate (cosine, to min_lr_frac of the peak): what
@@ -241,7 +244,7 @@ class VCycle:
             p.time_s += time.perf_counter() - t0
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
-        self.log(stage, lr_at(stage, stage.steps - 1, cfg.min_lr_frac))
+        self.log(stage, lr_at(stage, max(stage.steps - 1, 0), cfg.min_lr_frac))
         if env.master:
             checkpoint.save(model_record(model), self.out_dir / f'model_level{stage.level}.pt')
         self.save_checkpoint(optimizer)

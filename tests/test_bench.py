@@ -1,11 +1,16 @@
-"""bench.py: the equal-loss interpolation, per-level throughput, and a tiny end-to-end bench."""
+"""bench.py: first reach, the frontier, seed aggregation, the growth setting, a tiny end-to-end bench."""
 import ast
 import json
+import math
 
 import pytest
+import torch
 
 import bench
-from conftest import tiny_args
+import train
+from coalesce import coalesce, decoalesce
+from conftest import read_log, tiny_args, weights
+from vcycle import evaluate, model_from_record, plan_stages
 
 
 def rec(level, stage, flops, time_s, val, tokens=0):
@@ -17,13 +22,92 @@ def test_first_reach_interpolates_on_the_full_model_only():
            rec(1, 2, 20, 2, 3.0), rec(1, 2, 40, 6, 1.0)]
     assert bench.first_reach(log, 2.0) == (30.0, 4.0)             # halfway between the last two
     assert bench.first_reach(log, 0.5) is None
-    assert bench.loss_at(log, 'flops', 30) == pytest.approx(2.0)
+
+
+def test_frontier_cost_interpolates_on_log_cost():
+    # budgets 1e12 -> 2.0, 4e12 -> 1.0, 16e12 -> 0.5: a loss of 1.5 lies halfway between the first two
+    # on log FLOPs, so it costs sqrt(1e12 * 4e12) = 2e12
+    points = [(4e12, 1.0), (1e12, 2.0), (16e12, 0.5)]
+    assert bench.frontier_cost(points, 1.5) == pytest.approx(2e12)
+    assert bench.frontier_cost(points, 0.75) == pytest.approx(8e12)
+    assert bench.frontier_cost(points, 1.0) == pytest.approx(4e12)
+    assert bench.frontier_cost(points, 2.0) == pytest.approx(1e12)
+    assert bench.frontier_cost(points, 2.5) is None and bench.frontier_cost(points, 0.4) is None  # never extrapolated
+    # a larger budget that ended higher is not on the frontier: 1.0 is bought by 4e12 already
+    assert bench.frontier_cost(points + [(8e12, 1.2)], 0.75) == pytest.approx(8e12)
+    # an arm at 1e12 FLOPs reaching 1.5 saves 1 - 1e12 / 2e12 = 50%
+    assert bench.saving_pct(1e12, bench.frontier_cost(points, 1.5)) == pytest.approx(50.0)
+    assert bench.saving_pct(1e12, None) is None
+
+
+def test_median_range_ranks_missing_figures_lowest():
+    assert bench.median_range([3.0, 1.0, 2.0]) == (2.0, 1.0, 3.0)
+    assert bench.median_range([4.0, 1.0, 2.0, 3.0]) == (2.5, 1.0, 4.0)
+    assert bench.median_range([5.0, None, 2.0]) == (2.0, None, 5.0)       # one seed not reached
+    assert bench.median_range([5.0, None, None]) == (None, None, 5.0)      # most seeds not reached
+    assert bench.median_range([5.0, None, 2.0, 3.0]) == (2.5, None, 5.0)
+    assert bench.median_range([5.0, None, 2.0, None]) == (None, None, 5.0)
+
+
+def test_aggregate_over_seeds():
+    def row(name, loss, saved, reached):
+        return dict(name=name, final_val_loss=loss, total_flops=1.0, flops_saved_pct=saved, time_saved_pct=saved,
+                    first_reach_flops_saved_pct=reached, first_reach_time_saved_pct=reached)
+    rows = {1: [row('a', 1.0, 30.0, 20.0), row('b', 2.0, -5.0, None)],
+            2: [row('a', 1.2, 40.0, None), row('b', 2.2, 5.0, None)],
+            3: [row('a', 1.1, 35.0, 25.0), row('b', 2.1, 0.0, 1.0)]}
+    a, b = bench.aggregate(rows)
+    assert a['name'] == 'a' and a['seeds'] == 3 and a['first_reached'] == 2
+    assert a['final_val_loss'] == dict(median=1.1, min=1.0, max=1.2)
+    assert a['flops_saved_pct'] == dict(median=35.0, min=30.0, max=40.0)
+    assert a['first_reach_flops_saved_pct'] == dict(median=20.0, min=None, max=25.0)
+    assert b['first_reached'] == 1 and b['first_reach_flops_saved_pct']['median'] is None
 
 
 def test_tokens_per_s_by_level():
     log = [rec(1, 0, 0, 0, 5, tokens=0), rec(1, 0, 0, 2, 4, tokens=100), rec(2, 1, 0, 2, 4, tokens=100),
            rec(2, 1, 0, 3, 3, tokens=400), rec(1, 2, 0, 3, 3, tokens=400), rec(1, 2, 0, 5, 2, tokens=500)]
     assert bench.tokens_per_s_by_level(log) == {1: 200 / 4, 2: 300.0}
+
+
+@pytest.mark.parametrize('levels, down, up', [(2, '6', '8,10'), (3, '4,3', '5,6,7')])
+def test_growth_is_the_same_cycle_without_the_way_down(tiny_corpus, tmp_path, levels, down, up):
+    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=levels, down_steps=down, up_steps=up,
+                                     alpha=0.5, lr=3e-3))
+    growth = bench.growth_of(cfg)
+    stages = [(s.level, s.phase, s.steps) for s in plan_stages(growth)]
+    if levels == 2:
+        assert stages == [(1, 'down', 0), (2, 'bottom', 10), (1, 'up', 14)]
+    else:
+        assert stages == [(1, 'down', 0), (2, 'down', 0), (3, 'bottom', 7), (2, 'up', 9), (1, 'up', 9)]
+    assert growth.alpha == (1.0,) * (levels - 1)
+    assert bench.total_steps(growth) == bench.total_steps(cfg)
+    step_flops = {s.level: 0 for s in plan_stages(cfg)}
+    for stages_of, sign in ((plan_stages(cfg), 1), (plan_stages(growth), -1)):
+        for s in stages_of:
+            step_flops[s.level] += sign * s.steps
+    assert set(step_flops.values()) == {0}  # the same steps at every level: the same FLOPs
+
+
+def test_growth_trains_the_small_model_from_the_coalesced_init(tiny_corpus, tmp_path):
+    """M_1 takes no step before the level change: M_2 starts from coalesce(M_1's init), and M_1
+    restarts from decoalesce(M_2) alone (alpha = 1)."""
+    cfg = bench.growth_of(train.parse_args(tiny_args(tiny_corpus, tmp_path, down_steps=6, up_steps='8,10')))
+    train.run(cfg)
+    log = read_log(tmp_path)
+    assert [(r['level'], r['iter']) for r in log if r['level'] == 1][0] == (1, 0)
+    assert all(r['iter'] >= 10 for r in log if r['level'] == 1 and r['phase'] == 'up')  # after M_2's 10 steps
+    assert not any(r['level'] == 1 and 0 < r['iter'] < 10 for r in log)
+    env = train.setup_env(cfg)
+    batches, fresh = train.build_data_and_model(cfg, env)
+    assert weights(tmp_path / 'model_level1.pt').keys() == fresh.state_dict().keys()
+    small_start = coalesce(fresh, width=cfg.coalesce_width, depth=cfg.coalesce_depth)
+    bottom_first = next(r for r in log if r['level'] == 2)
+    assert evaluate(small_start, batches, cfg, env)['val'] == pytest.approx(bottom_first['val_loss'], abs=1e-6)
+    small_end = model_from_record(torch.load(tmp_path / 'model_level2.pt'), 'cpu')
+    up_first = next(r for r in log if r['phase'] == 'up')
+    grown = decoalesce(small_end, width=cfg.coalesce_width, depth=cfg.coalesce_depth)
+    assert evaluate(grown, batches, cfg, env)['val'] == pytest.approx(up_first['val_loss'], abs=1e-6)
 
 
 def literal(text):
@@ -37,16 +121,43 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path):
     recipe = tmp_path / 'tiny.py'
     args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12', eval_interval=2)
     recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
-    results = bench.main([str(recipe), '--ablation', '--baseline_lr=3e-3'])
+    results = bench.main([str(recipe), '--baseline_lr=3e-3', '--seeds=2'])
     saved = json.loads((tmp_path / 'bench' / 'results.json').read_text())
-    assert saved['baseline']['final_val_loss'] == results['baseline']['final_val_loss']
-    names = [a['name'] for a in saved['arms']]
-    assert names[0].startswith('V-cycle, 2 levels') and 'ablation: alpha=0' in names and 'ablation: width only' in names
-    baseline_log = saved['logs'][next(k for k in saved['logs'] if k.startswith('baseline'))]
-    assert baseline_log[-1]['iter'] == 4 + 10 + 12  # as many tokens as the V-cycle
-    vcycle = saved['arms'][0]
-    assert vcycle['total_flops'] < saved['baseline']['total_flops']
-    if vcycle['flops_saving_pct'] is not None:
-        assert vcycle['flops_saving_pct'] == pytest.approx(100 * (1 - vcycle['flops_to_baseline_loss'] /
-                                                                  saved['baseline']['total_flops']))
+    assert saved['seeds'] == [1337, 1338] and list(saved['logs']) == ['1337', '1338']
+    names = [s['name'] for s in saved['summary']]
+    assert names == ['baseline, lr 0.003', 'V-cycle, 2 levels (tiny)', 'growth (tiny)']
+    for seed in ('1337', '1338'):
+        logs, frontier = saved['logs'][seed], saved['frontiers'][seed]
+        assert logs['baseline, lr 0.003'][-1]['iter'] == 4 + 10 + 12  # as many tokens as the V-cycle
+        assert logs['growth (tiny)'][-1]['flops'] == logs['V-cycle, 2 levels (tiny)'][-1]['flops']
+        # at least 4 budgets, from half the V-cycle's FLOPs, past every arm's final loss
+        main_flops = logs['V-cycle, 2 levels (tiny)'][-1]['flops']
+        assert len(frontier) >= 4 and frontier[0]['flops'] == pytest.approx(0.5 * main_flops, rel=0.05)
+        assert min(p['val_loss'] for p in frontier) <= min(log[-1]['val_loss'] for log in logs.values())
+        for row in saved['rows'][seed]:
+            points = [(p['flops'], p['val_loss']) for p in frontier]
+            expected = bench.saving_pct(row['total_flops'], bench.frontier_cost(points, row['final_val_loss']))
+            assert row['flops_saved_pct'] == (pytest.approx(expected) if expected is not None else None)
+    # the summary is the median over the two seeds' rows
+    vcycle = results['summary'][1]
+    per_seed = [next(r for r in results['rows'][s] if r['name'] == vcycle['name'])['final_val_loss'] for s in (1337, 1338)]
+    assert vcycle['final_val_loss']['median'] == pytest.approx(sum(per_seed) / 2)
+    assert math.isfinite(vcycle['flops_saved_pct']['median'])
 
+
+def test_ablations_change_one_setting_of_the_main_cycle(tiny_corpus, tmp_path):
+    recipe = tmp_path / 'tiny.py'
+    recipe.write_text("coalesce_width, coalesce_depth = False, True\nalpha = (0.75,)\nlr = (1e-3, 2e-3)\n")
+    cfg = train.parse_args([str(recipe)])
+    arms = dict(bench.ablation_arms(cfg, str(recipe), ['--n_layer=2']))
+    assert 'ablation: depth only' not in arms and 'ablation: depth_pairing=stack' not in arms  # the main cycle
+    assert arms['ablation: alpha=1'].alpha == (1.0,) and arms['ablation: alpha=1'].lr == cfg.lr
+    assert arms['ablation: width only'].coalesce_width and not arms['ablation: width only'].coalesce_depth
+    assert all(c.n_layer == 2 for c in arms.values())
+
+
+@pytest.mark.parametrize('argv, message', [(['--seeds=0'], 'must be a count'), (['--seeds=1,1'], 'distinct'),
+                                           (['--seeds=x'], 'must be a count')])
+def test_bad_seeds(argv, message):
+    with pytest.raises(train.ConfigError, match=message):
+        bench.parse_bench_args(argv)

@@ -77,7 +77,8 @@ CASES = {
     'unknown depth pairing': (dict(depth_pairing='zigzag'), 'depth_pairing must be one of'),
     'not a device': (dict(device='warp9'), "device 'warp9' is not a device name"),
     'missing dataset': (dict(dataset='/no/such/dataset'), "dataset '/no/such/dataset' not found"),
-    'no steps': (dict(up_steps='0,3'), 'every entry of down_steps and up_steps must be >= 1'),
+    'no steps': (dict(up_steps='0,3'), 'every entry of up_steps must be >= 1'),
+    'negative steps': (dict(down_steps=-1), 'every entry of down_steps must be >= 0'),
 }
 
 

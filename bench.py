@@ -135,7 +135,8 @@ def summarize(name, log, reference, frontier):
     frontier_flops = frontier_cost([(p['flops'], p['val_loss']) for p in frontier], last['val_loss'])
     frontier_time = frontier_cost([(p['time_s'], p['val_loss']) for p in frontier], last['val_loss'])
     reach = first_reach(log, ref['val_loss']) or (None, None)
-    return {'name': name, 'final_val_loss': last['val_loss'], 'total_flops': last['flops'],
+    return {'name': name, 'final_val_loss': last['val_loss'], 'final_val_acc': last.get('val_acc'),
+            'total_flops': last['flops'],
             'total_time_s': last['time_s'], 'frontier_flops': frontier_flops, 'frontier_time_s': frontier_time,
             'flops_saved_pct': saving_pct(last['flops'], frontier_flops),
             'time_saved_pct': saving_pct(last['time_s'], frontier_time),
@@ -165,7 +166,7 @@ def aggregate(rows_by_seed):
         rows = [r for rows in rows_by_seed.values() for r in rows if r['name'] == name]
         entry = {'name': name, 'seeds': len(rows),
                  'first_reached': sum(r['first_reach_flops_saved_pct'] is not None for r in rows)}
-        for key in ('final_val_loss', 'total_flops') + SAVINGS:
+        for key in ('final_val_loss', 'final_val_acc', 'total_flops') + SAVINGS:
             entry[key] = dict(zip(('median', 'min', 'max'), median_range([r[key] for r in rows])))
         summary.append(entry)
     return summary
@@ -210,9 +211,10 @@ def print_summary(summary, seeds):
     print(f"{'arm':42s} {'final loss':>26s} {'FLOPs saved vs frontier':>26s} {'time saved vs frontier':>26s} "
           f"{'first reach FLOPs saved':>26s} {'reached':>7s}")
     for s in summary:
+        accuracy = f"  val acc {cell(s['final_val_acc'], lambda v: f'{v:.4f}')}" if s['final_val_acc']['max'] else ''
         print(f"{s['name']:42s} {cell(s['final_val_loss'], lambda v: f'{v:.4f}'):>26s} {cell(s['flops_saved_pct']):>26s} "
               f"{cell(s['time_saved_pct']):>26s} {cell(s['first_reach_flops_saved_pct']):>26s} "
-              f"{s['first_reached']:>3d}/{s['seeds']}")
+              f"{s['first_reached']:>3d}/{s['seeds']}{accuracy}")
 
 
 def plot(runs, frontiers, names, path):
@@ -335,13 +337,25 @@ def sweep_lr(cfg, seeds, out):
     return lr, {','.join(map(str, k)): v for k, v in table.items()}
 
 
+FLAGS = {  # bench's own flags; every other --key=value is a train.py setting applied to every arm
+    '--seeds=N or S1,S2,..': 'N seeds from --seed on (seed, seed + 1, ...) or these seeds; every arm and the '
+                             'frontier train at every seed (default: the one --seed)',
+    '--sweep': f"first choose each arm's peak lr (each level's in turn, times {', '.join(map(str, SWEEP_FACTORS))})"
+               " and the baseline's by the lowest median final loss over the seeds",
+    '--ablation': 'add the ablation arms: the main V-cycle with one setting changed (ABLATIONS)',
+    '--baseline_lr=X': "the baseline's peak lr (default: BASELINE_LR for the recipe, else its level-1 lr)",
+    '--help, -h': 'this text',
+}
+
+
 def parse_bench_args(argv):
     """(config files, --key=value overrides, flags, seeds, baseline lr or None)."""
-    flags = {a for a in argv if a in ('--sweep', '--ablation')}
-    values = dict(a[2:].split('=', 1) for a in argv if a.startswith(('--seeds=', '--baseline_lr=')))
-    rest = [a for a in argv if a not in flags and not a.startswith(('--seeds=', '--baseline_lr='))]
-    overrides = [a for a in rest if a.startswith('--')]
-    files = [a for a in rest if not a.startswith('--')] or DEFAULT_CONFIGS
+    own = {flag.split('=')[0].split(',')[0] for flag in FLAGS}
+    mine = [a for a in argv if a.split('=')[0] in own]
+    flags = {a for a in mine if '=' not in a}
+    values = dict(a[2:].split('=', 1) for a in mine if '=' in a)
+    overrides = [a for a in argv if a.startswith('--') and a not in mine]
+    files = [a for a in argv if not a.startswith('--')] or DEFAULT_CONFIGS
     cfg = train.parse_args([files[0]] + overrides)
     try:
         text = values.get('seeds', '1')
@@ -400,9 +414,9 @@ def main(argv):
     return results
 
 
+def cli(argv):
+    return train.command(argv, main, train.help_text(__doc__, FLAGS, train.settings_help(train.Config)))
+
+
 if __name__ == '__main__':
-    try:
-        main(sys.argv[1:])
-    except (train.ConfigError, train.DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(cli(sys.argv[1:]))

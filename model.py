@@ -27,6 +27,8 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    gelu: str = 'exact'     # or 'tanh', GELU's tanh approximation (GPT-2's)
+    ln_eps: float = 1e-5    # LayerNorm's epsilon
 
 
 @dataclass
@@ -44,6 +46,15 @@ class ViTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    gelu: str = 'exact'     # or 'tanh'
+    ln_eps: float = 1e-5    # LayerNorm's epsilon (Hugging Face's ViT: 1e-12)
+
+
+def gelu(config):
+    """The GELU a config asks for: exact, or the tanh approximation."""
+    if config.gelu not in ('exact', 'tanh'):
+        raise ValueError(f"gelu must be 'exact' or 'tanh', got {config.gelu!r}")
+    return nn.GELU(approximate='none' if config.gelu == 'exact' else 'tanh')
 
 
 class SelfAttention(nn.Module):
@@ -65,14 +76,15 @@ class SelfAttention(nn.Module):
 class Block(nn.Module):
     """x + attn(ln_1(x)), then x + mlp(ln_2(x)); GELU MLP of width 4d."""
 
-    def __init__(self, n_embd, n_head, dropout, causal):
+    def __init__(self, config, causal):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(n_embd)
-        self.attn = SelfAttention(n_embd, n_head, dropout, causal)
-        self.ln_2 = nn.LayerNorm(n_embd)
+        n_embd, dropout = config.n_embd, config.dropout
+        self.ln_1 = nn.LayerNorm(n_embd, eps=config.ln_eps)
+        self.attn = SelfAttention(n_embd, config.n_head, dropout, causal)
+        self.ln_2 = nn.LayerNorm(n_embd, eps=config.ln_eps)
         self.mlp = nn.Sequential()
         self.mlp.c_fc = nn.Linear(n_embd, 4 * n_embd)
-        self.mlp.gelu = nn.GELU()
+        self.mlp.gelu = gelu(config)
         self.mlp.c_proj = nn.Linear(4 * n_embd, n_embd)
         self.drop = nn.Dropout(dropout)
 
@@ -104,13 +116,13 @@ class Transformer(nn.Module):
     """
     FEATURE_AXES: dict = {}
     TIED_HEAD_LN = None
+    REPORTS_ACCURACY = False  # log top-1 accuracy beside the loss (see accuracy_counts)
 
     def __init__(self, config, causal):
         super().__init__()
         self.config = config
-        self.blocks = nn.ModuleList(Block(config.n_embd, config.n_head, config.dropout, causal)
-                                    for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.blocks = nn.ModuleList(Block(config, causal) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.ln_eps)
         self.drop = nn.Dropout(config.dropout)
 
     def init_weights(self):
@@ -145,6 +157,17 @@ class GPT(Transformer):
     FEATURE_AXES = {'wte.weight': (None, 'out'), 'wpe.weight': (None, 'out'),
                     'ln_f.weight': ('out',), 'ln_f.bias': ('out',)}
     TIED_HEAD_LN = 'ln_f'
+    # Hugging Face's GPT2LMHeadModel (hf.py): names on disk, config keys. Its Conv1D layers store
+    # their weights as (in, out): transposed. Its head is tied to wte, like this one.
+    HF = dict(model_type='gpt2', architecture='GPT2LMHeadModel', gelu_key='activation_function', mlp_key='n_inner',
+              config={'n_layer': 'n_layer', 'n_head': 'n_head', 'n_embd': 'n_embd', 'block_size': 'n_positions',
+                      'vocab_size': 'vocab_size', 'ln_eps': 'layer_norm_epsilon', 'dropout': 'resid_pdrop'},
+              names={'wte.weight': 'transformer.wte.weight', 'wpe.weight': 'transformer.wpe.weight',
+                     'ln_f.weight': 'transformer.ln_f.weight', 'ln_f.bias': 'transformer.ln_f.bias',
+                     **{f'blocks.{{i}}.{name}': f'transformer.h.{{i}}.{name}' for name in BLOCK_FEATURE_AXES}},
+              transposed={f'blocks.{{i}}.{name}' for name in BLOCK_FEATURE_AXES if name.endswith('weight')
+                          and not name.startswith('ln')},
+              leading_ones={})
 
     def __init__(self, config: GPTConfig):
         super().__init__(config, causal=True)
@@ -189,6 +212,7 @@ class BERT(Transformer):
                     'head_ln.weight': ('out',), 'head_ln.bias': ('out',),
                     'head_bias': (None,)}
     TIED_HEAD_LN = 'head_ln'
+    REPORTS_ACCURACY = True  # on the masked positions only
 
     def __init__(self, config: BERTConfig):
         super().__init__(config, causal=False)
@@ -196,7 +220,8 @@ class BERT(Transformer):
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.head_dense = nn.Linear(config.n_embd, config.n_embd)
-        self.head_ln = nn.LayerNorm(config.n_embd)
+        self.head_gelu = gelu(config)
+        self.head_ln = nn.LayerNorm(config.n_embd, eps=config.ln_eps)
         self.head_bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.init_weights()
 
@@ -207,12 +232,19 @@ class BERT(Transformer):
     def forward(self, idx, targets=None):
         T = idx.shape[1]
         h = self.encode(self.wte(idx) + self.wpe(torch.arange(T, device=idx.device)))
-        h = self.head_ln(F.gelu(self.head_dense(h)))
+        h = self.head_ln(self.head_gelu(self.head_dense(h)))
         logits = F.linear(h, self.wte.weight, self.head_bias)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
         return logits, loss
+
+
+def accuracy_counts(logits, targets):
+    """(correct, counted): predictions (argmax of logits (..., C)) equal to targets (...), over the
+    targets that count; -1 marks the ones that do not (BERT's unmasked positions)."""
+    counted = targets != -1
+    return ((logits.argmax(-1) == targets) & counted).sum(), counted.sum()
 
 
 def mask_tokens(idx, mask_token_id, mask_prob=0.15, generator=None):
@@ -235,6 +267,27 @@ class ViT(Transformer):
                     'cls_token': ('out',), 'wpe.weight': (None, 'out'),
                     'ln_f.weight': ('out',), 'ln_f.bias': ('out',),
                     'head.weight': (None, 'in'), 'head.bias': (None,)}
+    REPORTS_ACCURACY = True  # top-1 over the classes
+    # Hugging Face's ViTForImageClassification (hf.py): names on disk (q, k and v stored apart: a
+    # tuple is concatenated), config keys, and the leading 1s of its class token and positions.
+    HF = dict(model_type='vit', architecture='ViTForImageClassification', gelu_key='hidden_act',
+              mlp_key='intermediate_size',
+              config={'n_layer': 'num_hidden_layers', 'n_head': 'num_attention_heads', 'n_embd': 'hidden_size',
+                      'image_size': 'image_size', 'patch_size': 'patch_size', 'in_channels': 'num_channels',
+                      'ln_eps': 'layer_norm_eps', 'dropout': 'hidden_dropout_prob'},
+              names={'patch.weight': 'vit.embeddings.patch_embeddings.projection.weight',
+                     'patch.bias': 'vit.embeddings.patch_embeddings.projection.bias',
+                     'cls_token': 'vit.embeddings.cls_token', 'wpe.weight': 'vit.embeddings.position_embeddings',
+                     'ln_f.weight': 'vit.layernorm.weight', 'ln_f.bias': 'vit.layernorm.bias',
+                     'head.weight': 'classifier.weight', 'head.bias': 'classifier.bias',
+                     **{f'blocks.{{i}}.{ours}.{p}': f'vit.encoder.layer.{{i}}.{theirs}.{p}' for p in ('weight', 'bias')
+                        for ours, theirs in (('ln_1', 'layernorm_before'), ('ln_2', 'layernorm_after'),
+                                             ('attn.c_proj', 'attention.output.dense'),
+                                             ('mlp.c_fc', 'intermediate.dense'), ('mlp.c_proj', 'output.dense'))},
+                     **{f'blocks.{{i}}.attn.c_attn.{p}': tuple(f'vit.encoder.layer.{{i}}.attention.attention.{q}.{p}'
+                                                             for q in ('query', 'key', 'value'))
+                        for p in ('weight', 'bias')}},
+              transposed=set(), leading_ones={'cls_token': 2, 'wpe.weight': 1})
 
     def __init__(self, config: ViTConfig):
         super().__init__(config, causal=False)

@@ -2,16 +2,20 @@
 
     python sample.py                                  # out/model_level1.pt, prompt 'def '
     python sample.py --out_dir=out --start="import " --num_samples=3 --max_new_tokens=300
+    python sample.py --init_from=gpt2-folder --start="Once upon a time"   # a Hugging Face GPT-2
 """
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 import checkpoint
+import hf
+import train
 from data import DATA_DIR, read_meta
+from model import GPT
 from vcycle import model_from_record
 
 
@@ -22,40 +26,62 @@ def codec(meta):
         return (lambda s: [stoi[c] for c in s]), (lambda ids: ''.join(itos[i] for i in ids))
     if meta.get('encoding'):
         import tiktoken
-        enc = tiktoken.get_encoding(meta['encoding'])
+        try:
+            enc = tiktoken.get_encoding(meta['encoding'])
+        except Exception as e:  # offline: tiktoken downloads an encoding's files on first use
+            raise train.ConfigError(
+                f"tiktoken's {meta['encoding']} encoding could not be loaded ({type(e).__name__}): it downloads "
+                f"its files once, so run this once where downloads work, or copy them into the folder that "
+                f"TIKTOKEN_CACHE_DIR names") from None
         return (lambda s: enc.encode(s, allowed_special={'<|endoftext|>'})), enc.decode
     return (lambda s: list(s.encode('utf-8'))), (lambda ids: bytes(ids).decode('utf-8', errors='replace'))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--out_dir', default='out')
-    ap.add_argument('--level', type=int, default=1, help='which level\'s model (1 = the full model)')
-    ap.add_argument('--start', default='def ')
-    ap.add_argument('--num_samples', type=int, default=2)
-    ap.add_argument('--max_new_tokens', type=int, default=200)
-    ap.add_argument('--temperature', type=float, default=0.8)
-    ap.add_argument('--top_k', type=int, default=50)
-    ap.add_argument('--seed', type=int, default=1337)
-    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    args = ap.parse_args()
-    path = Path(args.out_dir) / f'model_level{args.level}.pt'
-    if not path.exists():
-        sys.exit(f"error: {path} not found: train first (python train.py) or pass --out_dir / --level")
-    record = checkpoint.load(path)
-    if record['kind'] != 'gpt':
-        sys.exit(f"error: {path} holds a {record['kind']} model; only a GPT generates text")
-    cfg = json.loads((Path(args.out_dir) / 'config.json').read_text())
-    folder = Path(cfg['dataset']) if '/' in cfg['dataset'] else DATA_DIR / cfg['dataset']
-    encode, decode = codec(read_meta(folder))
-    model = model_from_record(record, args.device).eval()
+@dataclass
+class Settings:
+    out_dir: str = 'out'            # the run folder that holds model_level<l>.pt and config.json
+    init_from: str = ''             # or a Hugging Face GPT-2 folder (hf.py), its text in GPT-2 BPE
+    level: int = 1                  # which level's model (1 = the full model)
+    start: str = 'def '             # the prompt
+    num_samples: int = 2            # how many texts to print
+    max_new_tokens: int = 200       # tokens generated after the prompt
+    temperature: float = 0.8        # softmax temperature; 0 means greedy
+    top_k: int = 50                 # sample among the top_k most likely tokens
+    seed: int = 1337                # fixes the sampling
+    device: str = 'auto'            # 'auto': cuda if available, else cpu
+
+
+def main(argv):
+    args = train.parse_settings(Settings, argv)
+    device = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
+    if args.init_from:
+        model = hf.import_hf(args.init_from).to(device)
+        if not isinstance(model, GPT):
+            raise train.ConfigError(f"{args.init_from} holds a {type(model).__name__}; only a GPT generates text")
+        encode, decode = codec({'encoding': 'gpt2'})
+    else:
+        path = Path(args.out_dir) / f'model_level{args.level}.pt'
+        if not path.exists():
+            raise train.ConfigError(f"{path} not found: train first (python train.py) or pass --out_dir / --level")
+        record = checkpoint.load(path)
+        if record['kind'] != 'gpt':
+            raise train.ConfigError(f"{path} holds a {record['kind']} model; only a GPT generates text")
+        cfg = json.loads((Path(args.out_dir) / 'config.json').read_text())
+        folder = Path(cfg['dataset']) if '/' in cfg['dataset'] else DATA_DIR / cfg['dataset']
+        encode, decode = codec(read_meta(folder))
+        model = model_from_record(record, device)
+    model.eval()
     torch.manual_seed(args.seed)
-    idx = torch.tensor([encode(args.start)] * args.num_samples, device=args.device)
+    idx = torch.tensor([encode(args.start)] * args.num_samples, device=device)
     out = model.generate(idx, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k)
     for row in out.tolist():
         print(decode(row))
         print('-' * 60)
 
 
+def cli(argv):
+    return train.command(argv, main, train.help_text(__doc__, {'--help, -h': 'this text'}, train.settings_help(Settings)))
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(cli(sys.argv[1:]))

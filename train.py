@@ -3,16 +3,22 @@
     python train.py                                   # the default: byte-level GPT, 2-level V-cycle
     python train.py config/bert.py --levels=3         # a recipe, with overrides
     python train.py --resume                          # continue the run in out_dir exactly
+    python train.py config/gpt2_small.py --plan       # what a run would train, and its FLOPs
     torchrun --standalone --nproc_per_node=8 train.py config/gpt2_small.py
 
 Values are Python literals, type-checked against Config (an int may stand for a float). Per-level
 settings take one value for every level (--lr=1e-3) or a tuple, level 1 (the full model) first
-(--lr=1e-3,2e-3); their defaults adapt to --levels (first values kept, the last one repeated). Every problem with the request is reported in one line before any work starts.
+(--lr=1e-3,2e-3); their defaults adapt to --levels (first values kept, the last one repeated).
+Every problem with the request is reported in one line before any work starts.
 """
 import ast
+import importlib
+import inspect
 import json
 import os
+import re
 import sys
+import textwrap
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,36 +26,37 @@ from types import SimpleNamespace
 import torch
 
 import checkpoint
+import hf
 from coalesce import DEPTH_COPIES, DEPTH_PAIRINGS, check_halving
 from data import DATA_DIR, DataError, ImageBatches, TextBatches, read_meta
 from model import MODELS
-from vcycle import Env, Interrupted, NonFiniteLoss, VCycle
+from vcycle import Env, Interrupted, NonFiniteLoss, VCycle, plan_table
 
 
 @dataclass
 class Config:
     # run
-    out_dir: str = 'out'
-    init_from: str = 'scratch'      # 'scratch' or 'resume' (same as --resume)
+    out_dir: str = 'out'            # the folder the run writes: log.jsonl, model_level<l>.pt, ckpt.pt
+    init_from: str = 'scratch'      # 'scratch', 'resume' (same as --resume), or a Hugging Face GPT-2 or ViT folder
     overwrite: bool = False         # start afresh in an out_dir that holds another run
-    seed: int = 1337
+    seed: int = 1337                # fixes the initialization, the data order and the evaluation batches
     device: str = 'auto'            # 'auto': cuda, then mps, then cpu
     dtype: str = 'auto'             # 'auto': bfloat16 autocast on CUDA, float32 elsewhere
     compile: str = 'auto'           # 'auto': torch.compile on CUDA only; 'on' or 'off'
     # data and model
     dataset: str = 'stdlib'         # a folder under data/, or a path to one
     model: str = 'gpt'              # 'gpt', 'bert' or 'vit'
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
+    n_layer: int = 4                # layers of M_1, the full model
+    n_head: int = 4                 # attention heads of M_1
+    n_embd: int = 128               # width d of M_1
     block_size: int = 128           # text models: tokens per sequence
     patch_size: int = 4             # ViT: pixels per patch side
-    dropout: float = 0.0
-    # batch: tokens per optimizer step (ViT: images x tokens per image), micro_batch sequences per pass
-    batch_tokens: int = 4096
-    micro_batch: int = 32
-    # V-cycle: levels = k; per-level tuples start at level 1 (the full model)
-    levels: int = 2
+    dropout: float = 0.0            # dropout on embeddings and residual branches
+    # batch
+    batch_tokens: int = 4096        # tokens per optimizer step (ViT: images x tokens per image)
+    micro_batch: int = 32           # sequences per forward pass; accumulation makes up the rest
+    # V-cycle: per-level tuples start at level 1 (the full model); one value serves every level
+    levels: int = 2                 # k, the number of levels; 1 is plain training (the baseline)
     down_steps: tuple = (100,)      # E_a: steps at levels 1 .. k-1 on the way down (0: coalesce the init)
     up_steps: tuple = (400, 600)    # steps at levels 1 .. k on the way up (level k: the bottom)
     lr: tuple = (2e-3, 4e-3)        # peak learning rate per level
@@ -59,18 +66,19 @@ class Config:
     decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
     alpha: tuple = (0.5,)           # interpolation weight of the de-coalesced model, levels 1 .. k-1
     depth_pairing: str = 'stack'    # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
-    coalesce_width: bool = True
-    coalesce_depth: bool = True
+    coalesce_width: bool = True     # a level change halves (doubles) n_embd and n_head
+    coalesce_depth: bool = True     # a level change halves (doubles) n_layer
     depth_copies: str = 'half'      # a grown layer's residual writes: 'half', 'full' (paper), 'identity'
-    # optimizer
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
+    carry_optimizer: bool = False   # map AdamW's moments through each level change (else a fresh AdamW)
+    # optimizer: AdamW, weight decay on matrices only
+    weight_decay: float = 0.1       # decoupled weight decay of the weight matrices
+    beta1: float = 0.9              # AdamW's first-moment decay
+    beta2: float = 0.95             # AdamW's second-moment decay
+    grad_clip: float = 1.0          # clip the gradient's global norm to this (0: no clipping)
     # evaluation and checkpoints
-    eval_interval: int = 100
-    eval_iters: int = 10
-    checkpoint_interval: int = 250
+    eval_interval: int = 100        # evaluate (and log a line) every this many iterations
+    eval_iters: int = 10            # micro-batches per split in each evaluation
+    checkpoint_interval: int = 250  # write out_dir/ckpt.pt every this many iterations
 
 
 PER_LEVEL = {'down_steps': -1, 'up_steps': 0, 'lr': 0, 'transition_warmup': 0, 'alpha': -1}  # length k + n
@@ -94,28 +102,43 @@ def coerce(name, value, kind):
     return value
 
 
+def key_value(arg):
+    """(key, value) of a --key=value argument: the value a Python literal, or a bare word as a
+    string; a bare --flag is True."""
+    key, eq, text = arg[2:].partition('=')
+    if not eq:
+        return key, True
+    try:
+        return key, ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return key, text
+
+
+def checked(cls, key, value, where):
+    """value for the field `key` of the dataclass cls, type-checked."""
+    kinds = {f.name: f.type for f in fields(cls)}
+    if key not in kinds:
+        raise ConfigError(f"unknown key {key!r} in {where}; known keys: {', '.join(kinds)}")
+    return coerce(key, value, kinds[key])
+
+
+def parse_settings(cls, argv):
+    """An instance of the dataclass cls from --key=value arguments."""
+    for arg in argv:
+        if not arg.startswith('--'):
+            raise ConfigError(f"unexpected argument {arg!r}: settings are given as --key=value (see --help)")
+    return cls(**{key: checked(cls, key, value, arg) for arg in argv for key, value in [key_value(arg)]})
+
+
 def parse_args(argv):
     """Config from an optional config file and --key=value overrides."""
-    kinds = {f.name: f.type for f in fields(Config)}
     values = {}
-
-    def put(key, value, where):
-        if key not in kinds:
-            raise ConfigError(f"unknown key {key!r} in {where}; known keys: {', '.join(kinds)}")
-        values[key] = coerce(key, value, kinds[key])
-
     for arg in argv:
         if arg == '--resume':
-            put('init_from', 'resume', arg)
+            values['init_from'] = 'resume'
         elif arg.startswith('--'):
-            key, eq, text = arg[2:].partition('=')
-            if not eq:  # a bare --flag sets a bool
-                text = 'True'
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                value = text  # a bare word is a string
-            put(key, value, arg)
+            key, value = key_value(arg)
+            values[key] = checked(Config, key, value, arg)
         else:
             path = Path(arg)
             if not path.is_file():
@@ -124,7 +147,7 @@ def parse_args(argv):
             exec(path.read_text(), scope)
             for key, value in scope.items():
                 if not key.startswith('_'):
-                    put(key, value, arg)
+                    values[key] = checked(Config, key, value, arg)
     cfg = Config(**values)
     for name, offset in PER_LEVEL.items():
         n, value = max(cfg.levels + offset, 0), getattr(cfg, name)
@@ -143,9 +166,13 @@ def check_config(cfg):
             raise ConfigError(message)
     need(cfg.levels >= 1, f"levels must be at least 1, got {cfg.levels}")
     need(cfg.model in MODELS, f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
-    need(cfg.init_from in ('scratch', 'resume'), f"init_from must be 'scratch' or 'resume', got {cfg.init_from!r}")
+    need(cfg.init_from in ('scratch', 'resume') or Path(cfg.init_from).is_dir(),
+         f"init_from must be 'scratch', 'resume' or a Hugging Face model folder, got {cfg.init_from!r}")
     need(cfg.depth_pairing in DEPTH_PAIRINGS, f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {cfg.depth_pairing!r}")
     need(cfg.depth_copies in DEPTH_COPIES, f"depth_copies must be one of {DEPTH_COPIES}, got {cfg.depth_copies!r}")
+    need(not (cfg.carry_optimizer and cfg.depth_copies == 'identity'),
+         "carry_optimizer needs depth_copies 'half' or 'full': 'identity' layers are not copies, so Adam's "
+         "moments have no map through them")
     need(cfg.dtype in ('auto', 'float32', 'bfloat16'), f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
     need(cfg.compile in ('auto', 'on', 'off'), f"compile must be auto, on or off, got {cfg.compile!r}")
     need(all(s >= 1 for s in cfg.up_steps), f"every entry of up_steps must be >= 1, got {cfg.up_steps}")
@@ -181,6 +208,15 @@ def dataset_folder(cfg):
     return folder
 
 
+def planned_meta(cfg):
+    """The dataset's metadata for --plan: its meta.pkl, or, before a dataset under data/ is prepared,
+    what its prepare.py declares (META), so that a plan needs no download."""
+    folder = Path(cfg.dataset) if '/' in cfg.dataset else DATA_DIR / cfg.dataset
+    if (folder / 'meta.pkl').exists() or '/' in cfg.dataset or not (folder / 'prepare.py').exists():
+        return read_meta(dataset_folder(cfg))
+    return importlib.import_module(f'data.{cfg.dataset}.prepare').META
+
+
 def prepare_builtin(cfg):
     """The two built-in datasets are made on first use (no network). Their files are written
     atomically, so DDP ranks doing this at once all end with the same complete files."""
@@ -193,12 +229,34 @@ def prepare_builtin(cfg):
         prepare(folder)
 
 
-def build_data_and_model(cfg, env):
-    """The batches and a freshly initialized M_1; checks that the data suits the model."""
-    folder = dataset_folder(cfg)
-    meta = read_meta(folder)
+def imported_model_config(cfg):
+    """The model config of the Hugging Face folder cfg.init_from (None when not starting from one),
+    checked against what cfg asks for, with cfg's block_size and dropout."""
+    if cfg.init_from in ('scratch', 'resume'):
+        return None
+    kind, imported = hf.imported_config(cfg.init_from)
+    asked = dict(model=cfg.model, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
+    held = dict(model=kind, n_layer=imported['n_layer'], n_head=imported['n_head'], n_embd=imported['n_embd'])
+    if kind == 'vit':
+        asked['patch_size'], held['patch_size'] = cfg.patch_size, imported['patch_size']
+    if asked != held:
+        raise ConfigError(f"init_from={cfg.init_from} holds a different model than asked: pass "
+                          + ' '.join(f'--{k}={v}' for k, v in held.items()))
+    if kind == 'gpt':
+        if cfg.block_size > imported['block_size']:
+            raise ConfigError(f"block_size={cfg.block_size} is longer than init_from's {imported['block_size']} "
+                              f"positions: use at most {imported['block_size']}")
+        imported['block_size'] = cfg.block_size
+    return MODELS[kind][1](**dict(imported, dropout=cfg.dropout))
+
+
+def model_config_of(cfg, meta, world=1):
+    """(M_1's model config, sequence length, sequences per step) for cfg on a dataset with this
+    metadata: a new one, or init_from's; checks that the data suits the model and the batch splits
+    as asked."""
     model_cls, config_cls = MODELS[cfg.model]
     shape = dict(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout)
+    imported = imported_model_config(cfg)
     if cfg.model == 'vit':
         if 'n_classes' not in meta:
             raise DataError(f"dataset {cfg.dataset} is not an image dataset; ViT needs one such as synthetic_images")
@@ -206,29 +264,49 @@ def build_data_and_model(cfg, env):
             raise ConfigError(f"patch_size={cfg.patch_size} does not divide the image size {meta['image_size']}")
         model_config = config_cls(image_size=meta['image_size'], patch_size=cfg.patch_size,
                                   in_channels=meta['in_channels'], n_classes=meta['n_classes'], **shape)
+        if imported is not None and (imported.image_size, imported.in_channels, imported.n_classes) != \
+                (model_config.image_size, model_config.in_channels, model_config.n_classes):
+            raise DataError(f"dataset {cfg.dataset} has {meta['image_size']}-pixel images, {meta['in_channels']} "
+                            f"channels, {meta['n_classes']} classes; init_from's ViT takes {imported.image_size}, "
+                            f"{imported.in_channels}, {imported.n_classes}")
         seq_len = (meta['image_size'] // cfg.patch_size) ** 2 + 1
     else:
         if 'vocab_size' not in meta:
             raise DataError(f"dataset {cfg.dataset} is not a text dataset; {cfg.model} needs one such as stdlib")
         vocab = meta['vocab_size'] + (1 if cfg.model == 'bert' else 0)  # BERT adds a [MASK] token
         model_config = config_cls(block_size=cfg.block_size, vocab_size=vocab, **shape)
+        if imported is not None and imported.vocab_size < vocab:
+            raise DataError(f"dataset {cfg.dataset} has {vocab} token ids, more than init_from's vocabulary "
+                            f"of {imported.vocab_size}")
         seq_len = cfg.block_size
+    model_config = imported or model_config
     if cfg.batch_tokens % seq_len:
         raise ConfigError(f"batch_tokens={cfg.batch_tokens} is not a multiple of the sequence length "
                           f"{seq_len}: use a multiple such as {seq_len * max(1, cfg.batch_tokens // seq_len)}")
     rows = cfg.batch_tokens // seq_len
-    if rows % (cfg.micro_batch * env.world):
+    if rows % (cfg.micro_batch * world):
         raise ConfigError(f"a step of {rows} sequences does not split into micro-batches of {cfg.micro_batch} "
-                          f"on {env.world} rank(s): make batch_tokens / {seq_len} a multiple of "
-                          f"micro_batch x world size = {cfg.micro_batch * env.world}")
+                          f"on {world} rank(s): make batch_tokens / {seq_len} a multiple of "
+                          f"micro_batch x world size = {cfg.micro_batch * world}")
+    return model_config, seq_len, rows
+
+
+def build_data_and_model(cfg, env):
+    """The batches and a freshly initialized M_1; checks that the data suits the model."""
+    folder = dataset_folder(cfg)
+    meta = read_meta(folder)
+    model_config, seq_len, rows = model_config_of(cfg, meta, env.world)
     if cfg.model == 'vit':
         batches = ImageBatches(folder, rows, cfg.seed)
     else:
         batches = TextBatches(folder, cfg.block_size, rows, cfg.seed,
-                              mask_token_id=vocab - 1 if cfg.model == 'bert' else None)
+                              mask_token_id=model_config.vocab_size - 1 if cfg.model == 'bert' else None)
     torch.manual_seed(cfg.seed)
-    model = model_cls(model_config).to(env.device)
-    return batches, model
+    if cfg.init_from in ('scratch', 'resume'):
+        model = MODELS[cfg.model][0](model_config)
+    else:
+        model = hf.import_hf(cfg.init_from, block_size=cfg.block_size, dropout=cfg.dropout).train()
+    return batches, model.to(env.device)
 
 
 def load_resume_state(cfg):
@@ -250,7 +328,7 @@ def check_out_dir(cfg):
     out = Path(cfg.out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out_dir {out} exists and is not a folder")
-    if cfg.init_from == 'scratch' and (out / 'ckpt.pt').exists() and not cfg.overwrite:
+    if cfg.init_from != 'resume' and (out / 'ckpt.pt').exists() and not cfg.overwrite:
         raise ConfigError(f"{out} holds another run's checkpoint: pass --resume to continue it, "
                           f"--overwrite to replace it, or choose another --out_dir")
 
@@ -280,7 +358,53 @@ class RunStopped(RuntimeError):
     """Training began and could not go on (a failed checkpoint write); the message says why."""
 
 
+def planned_model_config(cfg):
+    """M_1's model config, after the checks a run makes first, for --plan: nothing is trained,
+    nothing is written, and a dataset not yet prepared is described by its prepare.py."""
+    check_config(cfg)
+    env = setup_env(cfg)
+    check_out_dir(cfg)
+    if cfg.init_from == 'resume':
+        load_resume_state(cfg)
+    return model_config_of(cfg, planned_meta(cfg), env.world)[0]
+
+
+def settings_help(cls):
+    """'--key=default  meaning' for every field of the dataclass cls, read from its source: the
+    defaults as written there, the meanings from the comments beside them, the sections from the
+    comment lines between them."""
+    lines = []
+    for line in inspect.getsource(cls).splitlines()[2:]:
+        setting = re.match(r"\s+(\w+): \w+ = (.+?)(?:\s+# (.*))?$", line)
+        section = re.match(r"\s+# (.*)$", line)
+        if setting:
+            name, default, meaning = setting.groups()
+            lines.append(f"  --{name}={default}".ljust(34) + (meaning or ''))
+        elif section:
+            lines.append(f"{section.group(1)}:")
+    return '\n'.join(lines)
+
+
+def help_text(doc, flags, settings):
+    """What --help prints for each command: its docstring, its flags (flag: meaning), its settings."""
+    flag_lines = [textwrap.fill(meaning, 100, initial_indent=f"  {flag}".ljust(34), subsequent_indent=' ' * 34)
+                  for flag, meaning in flags.items()]
+    return '\n'.join([doc.strip(), '', 'flags:', *flag_lines, '',
+                      'settings (--key=value, a Python literal; default, then meaning):', settings])
+
+
+FLAGS = {'--resume': 'continue the run in out_dir exactly where it stopped (--init_from=resume)',
+         '--plan': "print each stage's level, shape, steps, tokens, lr and FLOPs, and the total against "
+                   "plain training of M_1; checks the request, trains nothing, writes nothing",
+         '--help, -h': 'this text'}
+
+
 def main(argv):
+    """Train as argv asks, or with --plan print what a run would train."""
+    if '--plan' in argv:
+        cfg = parse_args([a for a in argv if a != '--plan'])
+        print(plan_table(cfg, planned_model_config(cfg)))
+        return None
     return run(parse_args(argv))
 
 
@@ -299,7 +423,7 @@ def run(cfg):
             torch.cuda.set_device(env.device)
     out = Path(cfg.out_dir)
     if env.master:
-        if cfg.init_from == 'scratch' and cfg.overwrite:
+        if cfg.init_from != 'resume' and cfg.overwrite:
             for name in ('ckpt.pt', 'log.jsonl'):
                 (out / name).unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
@@ -318,12 +442,16 @@ def run(cfg):
     return cycle
 
 
-def cli(argv):
-    """main(argv), with the expected failures turned into one line on stderr and an exit status:
+def command(argv, main, help):
+    """A command's entry (train.py, bench.py, sample.py): --help or -h prints `help`; else
+    main(argv), with the expected failures turned into one line on stderr and an exit status:
     2 for a bad request (nothing was touched), 1 for a run that had to stop, 0 otherwise."""
+    if '--help' in argv or '-h' in argv:
+        print(help)
+        return 0
     try:
         main(argv)
-    except (ConfigError, DataError, checkpoint.CheckpointError) as e:
+    except (ConfigError, DataError, checkpoint.CheckpointError, hf.HFError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (NonFiniteLoss, RunStopped) as e:
@@ -332,6 +460,10 @@ def cli(argv):
     except Interrupted as e:
         print(f"stopped: {e}", file=sys.stderr)
     return 0
+
+
+def cli(argv):
+    return command(argv, main, help_text(__doc__, FLAGS, settings_help(Config)))
 
 
 if __name__ == '__main__':

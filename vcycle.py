@@ -34,11 +34,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 import checkpoint
-from coalesce import coalesce, decoalesce, interpolate
-from model import MODELS
+from coalesce import coalesce, decoalesce, interpolate, interpolate_moments, resize_moments, resized_config
+from model import MODELS, accuracy_counts
 
 LOG_FIELDS = ('level', 'phase', 'stage', 'step', 'iter', 'tokens', 'flops', 'train_loss', 'val_loss',
               'lr', 'time_s', 'tokens_per_s')
+ACCURACY_FIELDS = ('train_acc', 'val_acc')  # logged too by the models that report accuracy
 
 
 @dataclass
@@ -98,6 +99,42 @@ def lr_at(stage, step, min_lr_frac):
     return stage.peak_lr * (min_lr_frac + (1 - min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def stage_costs(cfg, model_config):
+    """[(stage, its model config, parameters, FLOPs)] for cfg's stages, from M_1's model config,
+    counted as a run counts them, and the FLOPs of plain training of M_1 on the same tokens."""
+    model_cls = next(cls for cls, config_cls in MODELS.values() if type(model_config) is config_cls)
+    configs = [model_config]
+    for _ in range(cfg.levels - 1):
+        configs.append(resized_config(configs[-1], cfg.coalesce_width, cfg.coalesce_depth, shrink=True))
+    with torch.device('meta'):  # shapes only: nothing is allocated or initialized
+        models = [model_cls(c) for c in configs]
+    stages = plan_stages(cfg)
+    costs = [(s, configs[s.level - 1], models[s.level - 1].num_params(),
+              s.steps * models[s.level - 1].flops_per_token() * cfg.batch_tokens) for s in stages]
+    return costs, sum(s.steps for s in stages) * models[0].flops_per_token() * cfg.batch_tokens
+
+
+def plan_table(cfg, model_config):
+    """What cfg's V-cycle will train, as text: each stage's level, shape, parameters, steps, tokens,
+    peak lr, warmup, decay and FLOPs; the total, and the same tokens' cost for plain training of M_1."""
+    costs, plain = stage_costs(cfg, model_config)
+    kind = next(k for k, (_, config_cls) in MODELS.items() if type(model_config) is config_cls)
+    lines = [f"{cfg.levels}-level {'V-cycle' if cfg.levels > 1 else 'plain training'} of a {kind.upper()}, "
+             f"{cfg.batch_tokens:,} tokens per step; FLOPs = steps x tokens x (6 N + 12 L d T) per token",
+             f"{'stage':>5s} {'level':>5s} {'phase':6s} {'shape':>18s} {'params':>9s} {'steps':>7s} {'tokens':>14s} "
+             f"{'peak lr':>8s} {'warmup':>6s} {'decay':>5s} {'FLOPs':>9s}"]
+    for i, (stage, c, params, flops) in enumerate(costs, 1):
+        lines.append(f"{i:5d} {stage.level:5d} {stage.phase:6s} {f'{c.n_layer} x {c.n_embd}, {c.n_head} heads':>18s} "
+                     f"{params / 1e6:8.2f}M {stage.steps:7d} {stage.steps * cfg.batch_tokens:14,d} "
+                     f"{stage.peak_lr:8.2g} {stage.warmup:6d} {'yes' if stage.decay else 'no':>5s} {flops:9.3e}")
+    steps, flops = sum(s.steps for s, *_ in costs), sum(f for *_, f in costs)
+    lines.append(f"{'total':>5s} {'':5s} {'':6s} {'':18s} {'':9s} {steps:7d} {steps * cfg.batch_tokens:14,d} "
+                 f"{'':8s} {'':6s} {'':5s} {flops:9.3e}")
+    lines.append(f"plain training of M_1 on the same {steps * cfg.batch_tokens:,} tokens: {plain:.3e} FLOPs; "
+                 f"this run costs {flops / plain:.3f} of it")
+    return '\n'.join(lines)
+
+
 def prepare_for_training(model, cfg, env):
     """A fresh AdamW for `model`, and the module to run steps through: torch.compile and DDP
     wrappers rebuilt around it. Called at every stage, since every level change makes a new model."""
@@ -114,21 +151,27 @@ def prepare_for_training(model, cfg, env):
 
 @torch.no_grad()
 def evaluate(model, batches, cfg, env):
-    """Mean loss over the fixed evaluation batches of each split, averaged over the DDP ranks."""
+    """Mean loss over the fixed evaluation batches of each split, averaged over the DDP ranks; for
+    models that report it (ViT, BERT), the accuracy too, as '<split>_acc'."""
     model.eval()
-    losses = {}
+    results = {}
     for split in ('train', 'val'):
-        total = torch.zeros(2, device=env.device)  # (sum of batch losses, number of batches)
+        total = torch.zeros(4, device=env.device)  # sum of batch losses, batches, correct, counted
         for i in range(env.rank, cfg.eval_iters, env.world):
             x, y = batches.eval_batch(split, i, cfg.micro_batch)
+            x, y = x.to(env.device), y.to(env.device)
             with env.autocast():
-                _, loss = model(x.to(env.device), y.to(env.device))
-            total += torch.stack([loss.float(), torch.ones((), device=env.device)])
+                logits, loss = model(x, y)
+            one = torch.ones((), device=env.device)
+            correct, counted = accuracy_counts(logits, y) if model.REPORTS_ACCURACY else (0 * one, 0 * one)
+            total += torch.stack([loss.float(), one, correct.float(), counted.float()])
         if env.ddp:
             dist.all_reduce(total)
-        losses[split] = (total[0] / total[1]).item()
+        results[split] = (total[0] / total[1]).item()
+        if model.REPORTS_ACCURACY:
+            results[f'{split}_acc'] = (total[2] / total[3]).item()
     model.train()
-    return losses
+    return results
 
 
 def model_record(model):
@@ -146,6 +189,21 @@ def model_from_record(record, device):
     return model.to(device)
 
 
+def adam_moments(model, optimizer):
+    """AdamW's state by parameter name: {name: {'exp_avg', 'exp_avg_sq', 'step'}}."""
+    return {name: dict(optimizer.state[p]) for name, p in model.named_parameters() if p in optimizer.state}
+
+
+def load_adam_moments(model, optimizer, moments):
+    """Put moments (by parameter name, as adam_moments gives them) into a fresh AdamW of model, cast
+    to each parameter's dtype and device; the step count keeps its own (CPU, or the device when fused)."""
+    for name, p in model.named_parameters():
+        state = moments[name]
+        step = state['step'].to(p.device if optimizer.defaults.get('fused') else state['step'].device)
+        optimizer.state[p] = {'step': step.float().clone(), 'exp_avg': state['exp_avg'].to(p.device, p.dtype),
+                              'exp_avg_sq': state['exp_avg_sq'].to(p.device, p.dtype)}
+
+
 @dataclass
 class Progress:
     """Where the run is: stage index and step within it, and what it has done so far."""
@@ -155,7 +213,8 @@ class Progress:
     flops: float = 0.0   # cumulative training FLOPs
     time_s: float = 0.0  # wall time in training steps and level changes (evaluation excluded)
     log_lines: int = 0
-    kept: dict = field(default_factory=dict)  # level -> model_record of M_level kept on the way down
+    kept: dict = field(default_factory=dict)  # level -> model_record of M_level kept on the way down,
+                                              # with its Adam moments (or None) under 'moments'
 
 
 class Interrupted(Exception):
@@ -175,6 +234,7 @@ class VCycle:
         self.stages = plan_stages(cfg)
         self.accum = cfg.batch_tokens // model.seq_len // (cfg.micro_batch * env.world)
         self.progress, self.model, self.optimizer_state = Progress(), model, None
+        self.carried = None  # Adam's state mapped through a level change, for the next stage
         if resume is not None:
             self.restore(resume)
         self.resumed_at = (self.progress.stage, self.progress.step) if resume is not None else None
@@ -194,36 +254,47 @@ class VCycle:
                 if i < self.progress.stage:
                     continue  # finished before a resume
                 if i > self.progress.stage:
-                    self.change_level(self.stages[i - 1], stage)
+                    self.change_level(self.stages[i - 1], stage, optimizer)
                     self.progress.stage, self.progress.step, self.optimizer_state = i, 0, None
-                self.train_stage(stage)
+                optimizer = self.train_stage(stage)
         finally:
             self.bar.close()
             for s, h in old_handlers.items():
                 signal.signal(s, h)
         return self.model
 
-    def change_level(self, previous, stage):
-        """Coalesce on the way down; interpolate the kept copy with the de-coalesced model on the way up."""
+    def change_level(self, previous, stage, optimizer):
+        """Coalesce on the way down; interpolate the kept copy with the de-coalesced model on the way up.
+        With carry_optimizer, Adam's moments go through the same operators (coalesce.resize_moments)
+        and are interpolated alongside the weights (coalesce.interpolate_moments)."""
         t0 = time.perf_counter()
         cfg, p = self.cfg, self.progress
         resize = dict(width=cfg.coalesce_width, depth=cfg.coalesce_depth, depth_pairing=cfg.depth_pairing,
                       depth_copies=cfg.depth_copies)
+        moments = adam_moments(self.model, optimizer) if cfg.carry_optimizer else None
         if stage.level > previous.level:   # down: keep M_l, train M_{l+1} = coalesce(M_l)
-            p.kept[previous.level] = model_record(self.model)
+            p.kept[previous.level] = dict(model_record(self.model), moments=moments)
+            if moments is not None:
+                self.carried = resize_moments(self.model, moments, shrink=True, **resize)
             self.model = coalesce(self.model, **resize)
         else:                              # up: M_l = (1 - alpha) M_l,kept + alpha decoalesce(M_{l+1})
-            kept = model_from_record(p.kept.pop(stage.level), self.env.device)
-            grown = decoalesce(self.model, **resize)
-            self.model = interpolate(kept, grown, cfg.alpha[stage.level - 1])
+            record, alpha = p.kept.pop(stage.level), cfg.alpha[stage.level - 1]
+            kept = model_from_record(record, self.env.device)
+            if moments is not None:
+                grown_moments = resize_moments(self.model, moments, shrink=False, **resize)
+                self.carried = interpolate_moments(record['moments'], grown_moments, alpha)
+            self.model = interpolate(kept, decoalesce(self.model, **resize), alpha)
         p.time_s += time.perf_counter() - t0
 
     def train_stage(self, stage):
         cfg, env, p = self.cfg, self.env, self.progress
         model = self.model
         runner, optimizer = prepare_for_training(model, cfg, env)
-        if self.optimizer_state is not None:
+        if self.optimizer_state is not None:  # resuming
             optimizer.load_state_dict(self.optimizer_state)
+        elif self.carried is not None:        # carried through the level change
+            load_adam_moments(model, optimizer, self.carried)
+            self.carried = None
         flops_per_step = model.flops_per_token() * cfg.batch_tokens
         self.bar.set_description(f"level {stage.level} {stage.phase}")
         while p.step < stage.steps:
@@ -248,6 +319,7 @@ class VCycle:
         if env.master:
             checkpoint.save(model_record(model), self.out_dir / f'model_level{stage.level}.pt')
         self.save_checkpoint(optimizer)
+        return optimizer
 
     def train_step(self, runner, optimizer, lr):
         """One optimizer step on the global batch of this iteration; returns its mean loss."""
@@ -296,15 +368,18 @@ class VCycle:
         last = self.last_logged
         rate = (tokens - last[0]) / (p.time_s - last[1]) if last and p.time_s > last[1] else None
         self.last_logged = (tokens, p.time_s)
+        accuracy = {k: losses[k] for k in ACCURACY_FIELDS if k in losses}
         record = dict(level=stage.level, phase=stage.phase, stage=p.stage, step=p.step, iter=p.iter,
                       tokens=tokens, flops=p.flops, train_loss=losses['train'], val_loss=losses['val'],
-                      lr=lr, time_s=p.time_s, tokens_per_s=rate)
+                      **accuracy, lr=lr, time_s=p.time_s, tokens_per_s=rate)
         p.log_lines += 1
         if self.env.master:
             with open(self.out_dir / 'log.jsonl', 'a') as f:
                 f.write(json.dumps(record) + '\n')
+            shown_accuracy = f" | acc {accuracy['val_acc']:.4f}" if accuracy else ''
             self.bar.write(f"level {stage.level} {stage.phase:6s} step {p.step:5d} | train {losses['train']:.4f}"
-                           f" | val {losses['val']:.4f} | lr {lr:.2e} | {p.flops:.3e} FLOPs | {p.time_s:.1f}s")
+                           f" | val {losses['val']:.4f}{shown_accuracy} | lr {lr:.2e} | {p.flops:.3e} FLOPs"
+                           f" | {p.time_s:.1f}s")
 
     def save_checkpoint(self, optimizer):
         if not self.env.master:

@@ -51,8 +51,8 @@ def test_median_range_ranks_missing_figures_lowest():
 
 def test_aggregate_over_seeds():
     def row(name, loss, saved, reached):
-        return dict(name=name, final_val_loss=loss, total_flops=1.0, flops_saved_pct=saved, time_saved_pct=saved,
-                    first_reach_flops_saved_pct=reached, first_reach_time_saved_pct=reached)
+        return dict(name=name, final_val_loss=loss, final_val_acc=None, total_flops=1.0, flops_saved_pct=saved,
+                    time_saved_pct=saved, first_reach_flops_saved_pct=reached, first_reach_time_saved_pct=reached)
     rows = {1: [row('a', 1.0, 30.0, 20.0), row('b', 2.0, -5.0, None)],
             2: [row('a', 1.2, 40.0, None), row('b', 2.2, 5.0, None)],
             3: [row('a', 1.1, 35.0, 25.0), row('b', 2.1, 0.0, 1.0)]}

@@ -15,6 +15,7 @@ from data import download, write_atomically, write_meta  # noqa: E402
 URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
 RECORD = 1 + 3 * 32 * 32  # a label byte, then 1024 red, 1024 green, 1024 blue bytes
 SPLITS = {'train': [f'data_batch_{i}.bin' for i in range(1, 6)], 'val': ['test_batch.bin']}
+META = dict(n_classes=10, image_size=32, in_channels=3)  # known before preparing, for train.py --plan
 
 
 def parse_records(raw):
@@ -35,7 +36,7 @@ def prepare(out_dir=Path(__file__).parent, url=URL):
             x, y = zip(*(parse_records(tar.extractfile(members[n]).read()) for n in names))
             write_atomically(out_dir / f'{split}.npz', lambda f: np.savez(f, x=np.concatenate(x), y=np.concatenate(y)))
             print(f"{split}: {sum(len(a) for a in y):,} images")
-    write_meta(out_dir, n_classes=10, image_size=32, in_channels=3)
+    write_meta(out_dir, **META)
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data import write_meta, write_tokens  # noqa: E402
 
+META = dict(vocab_size=256)  # known before preparing, for train.py --plan
 SKIPPED_DIRS = {'test', 'tests', 'idle_test', 'site-packages', '__pycache__'}
 
 
@@ -35,7 +36,7 @@ def prepare(out_dir=Path(__file__).parent, root=sysconfig.get_paths()['stdlib'])
     ids = np.frombuffer(data, dtype=np.uint8)
     write_tokens(Path(out_dir) / 'train.bin', ids[:-n_val])
     write_tokens(Path(out_dir) / 'val.bin', ids[-n_val:])
-    write_meta(out_dir, vocab_size=256, source=str(root))
+    write_meta(out_dir, **META, source=str(root))
     print(f"stdlib corpus from {root}: {len(data) - n_val:,} train and {n_val:,} val bytes in {out_dir}")
 
 

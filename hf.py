@@ -1,0 +1,195 @@
+"""Interchange with Hugging Face transformers: GPT-2 and ViT weights in and out, exactly.
+
+    from hf import import_hf, export_hf
+    model = import_hf('gpt2-folder')      # a folder saved by save_pretrained, or a transformers model
+    export_hf(model, 'out/hf')            # then GPT2LMHeadModel.from_pretrained('out/hf')
+    python train.py --init_from=gpt2-folder --dataset=tinystories    # continue pretraining it
+
+The checkpoint files are read and written directly (config.json, then model.safetensors, its
+shards, or pytorch_model.bin), under the names transformers stores on disk, which its versions 4
+and 5 both read and write. Which vcycle parameter is which Hugging Face tensor is declared once
+per model, in the HF table of model.py (GPT -> GPT2LMHeadModel, ViT -> ViTForImageClassification);
+one function serves both. What differs in the computation is a setting of the model config: GPT-2's
+tanh-approximated GELU (gelu='tanh'), ViT's LayerNorm epsilon (ln_eps=1e-12).
+
+BERT is refused: transformers' BERT is post-LN (each LayerNorm after its residual add) and vcycle's
+is pre-LN, so the same weights would compute a different function.
+transformers (and safetensors, which it brings) is needed only here, and only when used.
+"""
+import json
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from model import MODELS
+
+GELU_NAMES = {'gelu': 'exact', 'gelu_new': 'tanh', 'gelu_pytorch_tanh': 'tanh'}  # Hugging Face's -> ours
+GELU_EXPORTED = {'exact': 'gelu', 'tanh': 'gelu_new'}
+IGNORED = ('.attn.bias', '.attn.masked_bias', 'lm_head.weight')  # GPT-2's causal-mask buffers, its tied head
+
+
+class HFError(ValueError):
+    """A Hugging Face model or folder that cannot be imported or exported; the message says why."""
+
+
+def require_transformers():
+    try:
+        import safetensors.torch  # noqa: F401
+        import transformers
+    except ImportError:
+        raise HFError("Hugging Face interchange needs transformers: pip install transformers") from None
+    return transformers
+
+
+def model_class(hf_config):
+    """vcycle's model class for a Hugging Face config (a dict), or a one-line reason why not."""
+    kind = hf_config.get('model_type')
+    if kind == 'bert':
+        raise HFError("transformers' BERT is post-LN (LayerNorm after each residual add) and vcycle's BERT is "
+                      "pre-LN: the same weights compute a different function, so a BERT is not imported")
+    for cls, _ in MODELS.values():
+        if getattr(cls, 'HF', {}).get('model_type') == kind:
+            architectures = hf_config.get('architectures') or [cls.HF['architecture']]
+            if kind == 'vit' and cls.HF['architecture'] not in architectures:
+                raise HFError(f"a {architectures[0]} has no classification head: save a ViTForImageClassification")
+            return cls
+    raise HFError(f"model_type {kind!r} is not supported: GPT-2 ('gpt2') and ViT ('vit') are")
+
+
+def config_from_hf(cls, hf_config):
+    """vcycle's model config for a Hugging Face config (a dict), checked for what vcycle cannot
+    compute the same way."""
+    table, (_, config_cls) = cls.HF, next(v for v in MODELS.values() if v[0] is cls)
+    values = {ours: hf_config[theirs] for ours, theirs in table['config'].items() if theirs in hf_config}
+    act = hf_config.get(table['gelu_key'], 'gelu')
+    if act not in GELU_NAMES:
+        raise HFError(f"activation {act!r} is not supported: vcycle computes {', '.join(GELU_NAMES)}")
+    values['gelu'] = GELU_NAMES[act]
+    mlp = hf_config.get(table['mlp_key'])
+    if mlp not in (None, 4 * values['n_embd']):
+        raise HFError(f"{table['mlp_key']}={mlp}: vcycle's MLP is 4 x n_embd = {4 * values['n_embd']} wide")
+    if table['model_type'] == 'gpt2' and (not hf_config.get('scale_attn_weights', True)
+                                          or hf_config.get('scale_attn_by_inverse_layer_idx')
+                                          or not hf_config.get('tie_word_embeddings', True)):
+        raise HFError("this GPT-2 variant (unscaled or layer-scaled attention, or an untied head) is not supported")
+    if table['model_type'] == 'vit':
+        if not hf_config.get('qkv_bias', True):
+            raise HFError("a ViT without q, k, v biases is not supported")
+        values['n_classes'] = len(hf_config.get('id2label') or {}) or hf_config.get('num_labels', 2)
+    return config_cls(**values)
+
+
+def read_config(folder):
+    path = Path(folder) / 'config.json'
+    if not path.is_file():
+        raise HFError(f"{folder} is not a Hugging Face model folder: it has no config.json")
+    return json.loads(path.read_text())
+
+
+def read_folder(folder):
+    """(config dict, {name: tensor}) of a folder saved by save_pretrained."""
+    folder, hf_config = Path(folder), read_config(folder)
+    require_transformers()
+    from safetensors.torch import load_file
+    if (folder / 'model.safetensors').is_file():
+        files = [folder / 'model.safetensors']
+    elif (folder / 'model.safetensors.index.json').is_file():
+        index = json.loads((folder / 'model.safetensors.index.json').read_text())
+        files = [folder / name for name in sorted(set(index['weight_map'].values()))]
+    elif (folder / 'pytorch_model.bin').is_file():
+        return hf_config, torch.load(folder / 'pytorch_model.bin', map_location='cpu', weights_only=True)
+    else:
+        raise HFError(f"{folder} holds no weights (model.safetensors or pytorch_model.bin)")
+    state = {}
+    for f in files:
+        state.update(load_file(f))
+    return hf_config, state
+
+
+def named(cls, n_layer):
+    """[(vcycle name, Hugging Face name or tuple of names, pattern)] of every parameter."""
+    out = []
+    for ours, theirs in cls.HF['names'].items():
+        for i in (range(n_layer) if '{i}' in ours else [None]):
+            fill = (lambda n: n.format(i=i)) if i is not None else (lambda n: n)
+            out.append((fill(ours), tuple(map(fill, theirs)) if isinstance(theirs, tuple) else fill(theirs), ours))
+    return out
+
+
+def import_hf(source, block_size=None, dropout=None):
+    """A vcycle GPT or ViT computing what the Hugging Face model `source` computes: a folder saved
+    by save_pretrained, or a transformers model (saved to a temporary folder first). block_size, if
+    given, keeps only the first block_size positions of a GPT; dropout, if given, replaces its own."""
+    if not isinstance(source, (str, Path)):
+        with tempfile.TemporaryDirectory() as tmp:
+            source.save_pretrained(tmp)
+            return import_hf(tmp, block_size, dropout)
+    hf_config, hf_state = read_folder(source)
+    cls = model_class(hf_config)
+    config = config_from_hf(cls, hf_config)
+    if block_size is not None and cls.HF['model_type'] == 'gpt2':
+        if block_size > config.block_size:
+            raise HFError(f"block_size={block_size} is longer than the model's {config.block_size} positions")
+        config = replace(config, block_size=block_size)
+    if dropout is not None:
+        config = replace(config, dropout=dropout)
+    with torch.device('meta'):
+        model = cls(config)
+    shapes = {name: p.shape for name, p in model.state_dict().items()}
+    state, used = {}, set()
+    for ours, theirs, pattern in named(cls, config.n_layer):
+        names = theirs if isinstance(theirs, tuple) else (theirs,)
+        missing = [n for n in names if n not in hf_state]
+        if missing:
+            raise HFError(f"{source} has no tensor {missing[0]} (for {ours}): not a {cls.HF['architecture']} checkpoint")
+        t = torch.cat([hf_state[n] for n in names]) if isinstance(theirs, tuple) else hf_state[theirs]
+        t = t.T if pattern in cls.HF['transposed'] else t
+        if ours == 'wpe.weight' and cls.HF['model_type'] == 'gpt2':
+            t = t[:config.block_size]  # the first block_size positions
+        state[ours] = t.reshape(shapes[ours]).float().contiguous()
+        used.update(names)
+    unknown = [n for n in hf_state if n not in used and not n.endswith(IGNORED)]
+    if unknown:
+        raise HFError(f"{source} holds tensors vcycle's {cls.__name__} has no place for, such as {unknown[0]}")
+    model.load_state_dict(state, assign=True)
+    return model.eval()
+
+
+def export_hf(model, folder):
+    """Write model (a vcycle GPT or ViT) to folder as transformers' save_pretrained would: config.json
+    and model.safetensors, so that from_pretrained opens it and computes the same logits."""
+    transformers = require_transformers()
+    from safetensors.torch import save_file
+    cls = type(model)
+    if not hasattr(cls, 'HF'):
+        raise HFError(f"a {cls.__name__} has no Hugging Face counterpart here (GPT and ViT do)")
+    table, c = cls.HF, model.config
+    values = {theirs: getattr(c, ours) for ours, theirs in table['config'].items()}
+    values.update({table['gelu_key']: GELU_EXPORTED[c.gelu], table['mlp_key']: 4 * c.n_embd,
+                   'architectures': [table['architecture']]})
+    if table['model_type'] == 'gpt2':
+        values.update(embd_pdrop=c.dropout, attn_pdrop=c.dropout)
+    else:
+        values.update(num_labels=c.n_classes, attention_probs_dropout_prob=c.dropout, qkv_bias=True)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    transformers.AutoConfig.for_model(table['model_type'], **values).save_pretrained(folder)
+    ours_state = model.state_dict()
+    state = {}
+    for ours, theirs, pattern in named(cls, c.n_layer):
+        t = ours_state[ours].detach().float().cpu()
+        t = t.T if pattern in table['transposed'] else t
+        t = t.reshape((1,) * table['leading_ones'].get(ours, 0) + tuple(t.shape))
+        for name, part in zip(theirs, t.chunk(3)) if isinstance(theirs, tuple) else [(theirs, t)]:
+            state[name] = part.contiguous()
+    save_file(state, str(folder / 'model.safetensors'), metadata={'format': 'pt'})
+    return folder
+
+
+def imported_config(folder):
+    """(model kind, vcycle model config as a dict) of a Hugging Face folder, from its config.json."""
+    hf_config = read_config(folder)
+    cls = model_class(hf_config)
+    return next(k for k, (c, _) in MODELS.items() if c is cls), asdict(config_from_hf(cls, hf_config))

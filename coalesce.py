@@ -235,6 +235,27 @@ def decoalesce(model, width=True, depth=True, depth_pairing='stack', depth_copie
     return resize(model, width, depth, depth_pairing, shrink=False, depth_copies=depth_copies)
 
 
+def split_unevenly(model, skew=0.0, noise=0.0, generator=None):
+    """Break the symmetry of a width-grown model without changing its function. De-coalescing
+    splits a merged input weight evenly, w/2 and w/2, over the pair of inputs (i, i + n/2) that it
+    feeds; here the two get w/2 (1 + skew) + e and w/2 (1 - skew) - e, e Gaussian with noise times
+    the parameter's root mean square (skew: LEMON's unequal splits; noise: HyperCloning's +-noise
+    pairs). The pair's inputs are equal in a grown model, so every output stays the same, and
+    coalescing, which sums the pair, gives the same small model back. Returns a new model."""
+    state = {}
+    for name, t in model.state_dict().items():
+        t = t.detach().clone()
+        for axis, role in enumerate(feature_axes(model, name)):
+            if role == 'in':
+                first, second = t.movedim(axis, 0).chunk(2)  # views of the two halves of the axis
+                e = noise * first.pow(2).mean().sqrt() * torch.randn(first.shape, generator=generator).to(t)
+                delta = skew * first + e
+                first += delta
+                second -= delta
+        state[name] = t
+    return build(model, copy.deepcopy(model.config), state)
+
+
 def interpolate(a, b, alpha):
     """A new model with every parameter (1 - alpha) * a + alpha * b (alpha=0: a, alpha=1: b)."""
     if type(a) is not type(b):

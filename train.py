@@ -69,6 +69,8 @@ class Config:
     coalesce_width: bool = True     # a level change halves (doubles) n_embd and n_head
     coalesce_depth: bool = True     # a level change halves (doubles) n_layer
     depth_copies: str = 'half'      # a grown layer's residual writes: 'half', 'full' (paper), 'identity'
+    split_skew: float = 0.0         # width growth: a split input weight's two copies get (1 +- split_skew) / 2 of it
+    split_noise: float = 0.0        # ... and +- this x its RMS, Gaussian; both keep the function (coalesce.split_unevenly)
     carry_optimizer: bool = False   # map AdamW's moments through each level change (else a fresh AdamW)
     # optimizer: AdamW, weight decay on matrices only
     weight_decay: float = 0.1       # decoupled weight decay of the weight matrices
@@ -181,6 +183,8 @@ def check_config(cfg):
     need(all(0 <= a <= 1 for a in cfg.alpha), f"alpha must lie in [0, 1], got {cfg.alpha}")
     need(cfg.warmup >= 0 and all(w >= 0 for w in cfg.transition_warmup), "warmups must be >= 0")
     need(0 <= cfg.min_lr_frac <= 1, f"min_lr_frac must lie in [0, 1], got {cfg.min_lr_frac}")
+    need(0 <= cfg.split_skew < 1 and cfg.split_noise >= 0,
+         f"split_skew must lie in [0, 1) and split_noise be >= 0, got {cfg.split_skew} and {cfg.split_noise}")
     need(0 <= cfg.dropout < 1, f"dropout must lie in [0, 1), got {cfg.dropout}")
     for name in ('n_layer', 'n_head', 'n_embd', 'block_size', 'patch_size', 'batch_tokens', 'micro_batch',
                  'eval_interval', 'eval_iters', 'checkpoint_interval'):

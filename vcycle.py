@@ -19,7 +19,6 @@ Every evaluation appends a line to out_dir/log.jsonl; checkpoints hold the posit
 (stage, step), the current model and optimizer, the kept copies and the RNG states, so a run
 resumes exactly where it stopped.
 """
-import copy
 import json
 import math
 import signal
@@ -34,7 +33,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 import checkpoint
-from coalesce import coalesce, decoalesce, interpolate, interpolate_moments, resize_moments, resized_config
+from coalesce import (coalesce, decoalesce, interpolate, interpolate_moments, resize_moments, resized_config,
+                      split_unevenly)
+from data import seed_for
 from model import MODELS, accuracy_counts
 
 LOG_FIELDS = ('level', 'phase', 'stage', 'step', 'iter', 'tokens', 'flops', 'train_loss', 'val_loss',
@@ -249,6 +250,7 @@ class VCycle:
         total = sum(s.steps for s in self.stages)
         done = sum(s.steps for s in self.stages[:self.progress.stage]) + self.progress.step
         self.bar = tqdm(total=total, initial=done, disable=not self.env.master, dynamic_ncols=True)
+        optimizer = None  # the finished stage's, handed to the level change
         try:
             for i, stage in enumerate(self.stages):
                 if i < self.progress.stage:
@@ -283,7 +285,11 @@ class VCycle:
             if moments is not None:
                 grown_moments = resize_moments(self.model, moments, shrink=False, **resize)
                 self.carried = interpolate_moments(record['moments'], grown_moments, alpha)
-            self.model = interpolate(kept, decoalesce(self.model, **resize), alpha)
+            grown = decoalesce(self.model, **resize)
+            if cfg.coalesce_width and (cfg.split_skew or cfg.split_noise):
+                noise = torch.Generator().manual_seed(seed_for(cfg.seed, stage.level))  # the same on resume
+                grown = split_unevenly(grown, cfg.split_skew, cfg.split_noise, noise)
+            self.model = interpolate(kept, grown, alpha)
         p.time_s += time.perf_counter() - t0
 
     def train_stage(self, stage):

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from coalesce import coalesce, decoalesce, depth_matrices, interpolate, merge_matrices, width_matrices
+from coalesce import (coalesce, decoalesce, depth_matrices, interpolate, merge_matrices, split_unevenly,
+                      width_matrices)
 from model import BERT, GPT, ViT, BERTConfig, GPTConfig, ViTConfig
 
 ARCHS = ['gpt', 'bert', 'vit']
@@ -246,3 +247,25 @@ def test_identity_copies_preserve_the_function_with_depth(arch, mode, pairing):
         assert big.blocks[second].mlp.c_proj.weight.abs().max() == 0
         assert torch.equal(big.blocks[second].attn.c_attn.weight, big.blocks[0].attn.c_attn.weight)  # a copy
         assert big.blocks[0].mlp.c_proj.weight.abs().max() > 0
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+@pytest.mark.parametrize('skew, noise', [(0.3, 0.0), (0.0, 0.5), (0.2, 0.2)])
+def test_uneven_splits_keep_the_function_and_the_round_trip(arch, skew, noise):
+    """split_unevenly breaks the grown model's symmetry (its input weights change) while its outputs
+    and coalesce() of it stay those of the small model."""
+    small = make(arch, n_layer=2, n_head=2, n_embd=16)
+    grown = decoalesce(small, width=True, depth=False)
+    split = split_unevenly(grown, skew, noise, torch.Generator().manual_seed(0))
+    x = inputs(arch)
+    with torch.no_grad():
+        assert (split(x)[0] - small(x)[0]).abs().max().item() <= 1e-5
+    assert max_diff(coalesce(split, width=True, depth=False), small) <= 1e-6
+    changed = {k for k, v in split.state_dict().items() if not torch.equal(v, grown.state_dict()[k])}
+    assert 'blocks.0.mlp.c_proj.weight' in changed and 'blocks.1.attn.c_attn.weight' in changed  # 'in' axes
+    assert not any(k.endswith('bias') for k in changed)  # biases have no input axis
+    if noise == 0:  # a pure skew: the first copy of every split weight holds (1 + skew) / 2 of it
+        w, w_small = split.blocks[0].mlp.c_proj.weight, small.blocks[0].mlp.c_proj.weight
+        expected = torch.cat([w_small, w_small]) * (1 + skew) / 2  # rows duplicated (outputs), columns split
+        assert torch.allclose(w[:, :w.shape[1] // 2], expected, atol=1e-7)
+        assert torch.allclose(w[:, w.shape[1] // 2:], expected * (1 - skew) / (1 + skew), atol=1e-7)

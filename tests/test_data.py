@@ -1,6 +1,5 @@
 """Each prepare.py on small local data, and the batch sampler's guarantees."""
 import io
-import pickle
 import tarfile
 
 import numpy as np

@@ -149,3 +149,17 @@ def test_learning_rate_schedule():
     assert [s.decay for s in every] == [False, False, True, True, True]
     assert [s.decay for s in plan_stages(train.parse_args(['--levels=3', '--lr=1e-3']))] == [False] * 4 + [True]
     assert [s.decay for s in plan_stages(train.parse_args(['--levels=1', '--up_steps=5']))] == [True]
+
+
+def test_uneven_splits_in_a_run(tiny_corpus, tmp_path):
+    """With width-only growth and alpha = 1, the grown model computes what M_2 did, split evenly or
+    not; the uneven split then trains differently."""
+    finals = {}
+    for name, split in (('even', {}), ('uneven', dict(split_skew=0.2, split_noise=0.3))):
+        train.main(tiny_args(tiny_corpus, tmp_path / name, coalesce_depth=False, alpha=1.0, **split))
+        log = read_log(tmp_path / name)
+        last_bottom = [r for r in log if r['phase'] == 'bottom'][-1]
+        first_up = next(r for r in log if r['phase'] == 'up')
+        assert first_up['val_loss'] == pytest.approx(last_bottom['val_loss'], abs=1e-5)
+        finals[name] = weights(tmp_path / name / 'model_level1.pt')
+    assert max_abs_diff(finals['even'], finals['uneven']) > 1e-3

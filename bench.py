@@ -27,6 +27,7 @@ Results go to out_dir/results.json (every run's log) and, with matplotlib, out_d
 """
 import json
 import math
+import re
 import sys
 import time
 from dataclasses import replace
@@ -57,12 +58,13 @@ def baseline_of(cfg, lr, steps, out_dir, eval_interval=None):
 
 
 def growth_of(cfg):
-    """Plain growth as a setting of the same V-cycle: no steps on the way down (each level is
-    coalesced from the freshly initialized one above it, so M_k starts from a coalesced init), and
-    alpha = 1 (the grown model alone, never the kept one). The steps the V-cycle spends on the way
-    down move to the same level's stage on the way up, so the FLOPs and tokens are the same."""
+    """Plain growth as a setting of the same V-cycle: no steps on the way down, every smaller level
+    from its own initialization (small_init='own'), and alpha = 1 (the grown model alone, never the
+    kept one). The steps the V-cycle spends on the way down move to the same level's stage on the
+    way up, so the FLOPs and tokens are the same."""
     up = tuple(u + d for u, d in zip(cfg.up_steps, cfg.down_steps + (0,)))
-    return replace(cfg, down_steps=(0,) * (cfg.levels - 1), up_steps=up, alpha=(1.0,) * (cfg.levels - 1))
+    return replace(cfg, down_steps=(0,) * (cfg.levels - 1), up_steps=up, alpha=(1.0,) * (cfg.levels - 1),
+                   small_init='own')
 
 
 def total_steps(cfg):
@@ -258,25 +260,42 @@ def plot(runs, frontiers, names, path):
     return True
 
 
-ABLATIONS = {  # name: overrides of the main V-cycle (whose own alpha and pairing fill the gaps)
-    'alpha=0': dict(alpha=0.0), 'alpha=0.25': dict(alpha=0.25), 'alpha=0.5': dict(alpha=0.5), 'alpha=1': dict(alpha=1.0),
-    'depth_pairing=adjacent': dict(depth_pairing='adjacent'), 'depth_pairing=stack': dict(depth_pairing='stack'),
-    'width only': dict(coalesce_width=True, coalesce_depth=False),
-    'depth only': dict(coalesce_width=False, coalesce_depth=True),
-    'width and depth': dict(coalesce_width=True, coalesce_depth=True),
-    'depth_copies=full': dict(depth_copies='full'),
-    'decay_every_stage': dict(decay_every_stage=True),
+def moved_down_steps(c, factor):
+    """E_a times factor at every level, the difference moved to the same level's stage on the way
+    up: the same steps at every level, so the same FLOPs."""
+    down = tuple(round(d * factor) for d in c.down_steps)
+    return dict(down_steps=down, up_steps=tuple(u + d - n for u, d, n in zip(c.up_steps, c.down_steps + (0,), down + (0,))))
+
+
+ABLATIONS = {  # name: the settings that differ from those of the main V-cycle c
+    'alpha-0': lambda c: dict(alpha=0.0), 'alpha-0.25': lambda c: dict(alpha=0.25),
+    'alpha-0.5': lambda c: dict(alpha=0.5), 'alpha-0.75': lambda c: dict(alpha=0.75), 'alpha-1': lambda c: dict(alpha=1.0),
+    'E_a-half': lambda c: moved_down_steps(c, 0.5), 'E_a-double': lambda c: moved_down_steps(c, 2.0),
+    'lr-x0.7': lambda c: dict(lr=tuple(float(f'{v * 0.7:.3g}') for v in c.lr)),
+    'lr-x1.4': lambda c: dict(lr=tuple(float(f'{v * 1.4:.3g}') for v in c.lr)),
+    'pairing-adjacent': lambda c: dict(depth_pairing='adjacent'),
+    'width-only': lambda c: dict(coalesce_width=True, coalesce_depth=False),
+    'depth-only': lambda c: dict(coalesce_width=False, coalesce_depth=True),
+    'width-and-depth': lambda c: dict(coalesce_width=True, coalesce_depth=True),
+    'copies-full': lambda c: dict(depth_copies='full'),
+    'decay-every-stage': lambda c: dict(decay_every_stage=True),
+    'carry-optimizer': lambda c: dict(carry_optimizer=not c.carry_optimizer),
 }
 
 
-def ablation_arms(cfg, file, overrides):
-    """(name, config) of each ablation that differs from the main V-cycle cfg (its lr kept)."""
+def ablation_arms(cfg, file, overrides, names):
+    """(name, config) of the named ablations (all if names is None) that differ from the main
+    V-cycle cfg: each changes one setting of it and keeps the rest, its learning rates too."""
+    unknown = set(names or ()) - set(ABLATIONS)
+    if unknown:
+        raise train.ConfigError(f"unknown ablation {sorted(unknown)[0]!r}: choose from {', '.join(ABLATIONS)}")
     arms = []
-    for name, changes in ABLATIONS.items():
-        variant = train.parse_args([file] + overrides + [f'--{k}={v}' for k, v in changes.items()])
+    for name in names or ABLATIONS:
+        changes = ABLATIONS[name](cfg)
+        variant = train.parse_args([file] + overrides + [f'--lr={cfg.lr}'] + [f'--{k}={v!r}' for k, v in changes.items()])
         if all(getattr(variant, k) == getattr(cfg, k) for k in changes):
             continue  # the main V-cycle is this variant
-        arms.append((f'ablation: {name}', replace(variant, overwrite=True, lr=cfg.lr)))
+        arms.append((f'ablation: {name}', replace(variant, overwrite=True)))
     return arms
 
 
@@ -342,15 +361,16 @@ FLAGS = {  # bench's own flags; every other --key=value is a train.py setting ap
                              'frontier train at every seed (default: the one --seed)',
     '--sweep': f"first choose each arm's peak lr (each level's in turn, times {', '.join(map(str, SWEEP_FACTORS))})"
                " and the baseline's by the lowest median final loss over the seeds",
-    '--ablation': 'add the ablation arms: the main V-cycle with one setting changed (ABLATIONS)',
+    '--ablation[=A,B,..]': 'add the ablation arms, all or those named: the main V-cycle with one setting changed '
+                           f"({', '.join(ABLATIONS)})",
     '--baseline_lr=X': "the baseline's peak lr (default: BASELINE_LR for the recipe, else its level-1 lr)",
     '--help, -h': 'this text',
 }
 
 
 def parse_bench_args(argv):
-    """(config files, --key=value overrides, flags, seeds, baseline lr or None)."""
-    own = {flag.split('=')[0].split(',')[0] for flag in FLAGS}
+    """(config files, --key=value overrides, flags, seeds, baseline lr or None, bench's --flag=value values)."""
+    own = {re.match(r'--\w+', flag).group() for flag in FLAGS}
     mine = [a for a in argv if a.split('=')[0] in own]
     flags = {a for a in mine if '=' not in a}
     values = dict(a[2:].split('=', 1) for a in mine if '=' in a)
@@ -366,11 +386,11 @@ def parse_bench_args(argv):
         raise train.ConfigError(f"--seeds={values['seeds']} must be a count such as 5 or a list of distinct "
                                 f"seeds such as 1337,1,2")
     baseline_lr = float(values['baseline_lr']) if 'baseline_lr' in values else None
-    return files, overrides, flags, seeds, baseline_lr
+    return files, overrides, flags, seeds, baseline_lr, values
 
 
 def main(argv):
-    files, overrides, flags, seeds, baseline_lr = parse_bench_args(argv)
+    files, overrides, flags, seeds, baseline_lr, values = parse_bench_args(argv)
     configs = [replace(train.parse_args([f] + overrides), overwrite=True) for f in files]
     for c in configs:
         train.check_config(c)
@@ -389,8 +409,8 @@ def main(argv):
             lr, results[f'sweep {name}'] = sweep_lr(c, seeds, out / f'sweep_{slug(name)}')
             arms[i] = (name, replace(c, lr=lr))
     cfg = arms[0][1]  # the main V-cycle: it sets the budget, the out_dir and the ablations
-    if '--ablation' in flags:
-        arms += ablation_arms(cfg, files[0], overrides)
+    if '--ablation' in flags or 'ablation' in values:
+        arms += ablation_arms(cfg, files[0], overrides, values['ablation'].split(',') if 'ablation' in values else None)
     results.update(baseline_lr=baseline_lr, arm_lr={name: c.lr for name, c in arms})
 
     logs, frontiers, rows = {}, {}, {}

@@ -57,7 +57,7 @@ class Config:
     micro_batch: int = 32           # sequences per forward pass; accumulation makes up the rest
     # V-cycle: per-level tuples start at level 1 (the full model); one value serves every level
     levels: int = 2                 # k, the number of levels; 1 is plain training (the baseline)
-    down_steps: tuple = (100,)      # E_a: steps at levels 1 .. k-1 on the way down (0: coalesce the init)
+    down_steps: tuple = (100,)      # E_a: steps at levels 1 .. k-1 on the way down (0: none, see small_init)
     up_steps: tuple = (400, 600)    # steps at levels 1 .. k on the way up (level k: the bottom)
     lr: tuple = (2e-3, 4e-3)        # peak learning rate per level
     warmup: int = 50                # warmup steps of the first stage
@@ -65,6 +65,7 @@ class Config:
     min_lr_frac: float = 0.1        # the last stage's cosine decay ends at this fraction of the peak
     decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
     alpha: tuple = (0.5,)           # interpolation weight of the de-coalesced model, levels 1 .. k-1
+    small_init: str = 'coalesce'    # after 0 steps down: 'coalesce' the untrained level, or 'own' init (plain growth)
     depth_pairing: str = 'stack'    # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
     coalesce_width: bool = True     # a level change halves (doubles) n_embd and n_head
     coalesce_depth: bool = True     # a level change halves (doubles) n_layer
@@ -172,6 +173,7 @@ def check_config(cfg):
          f"init_from must be 'scratch', 'resume' or a Hugging Face model folder, got {cfg.init_from!r}")
     need(cfg.depth_pairing in DEPTH_PAIRINGS, f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {cfg.depth_pairing!r}")
     need(cfg.depth_copies in DEPTH_COPIES, f"depth_copies must be one of {DEPTH_COPIES}, got {cfg.depth_copies!r}")
+    need(cfg.small_init in ('coalesce', 'own'), f"small_init must be 'coalesce' or 'own', got {cfg.small_init!r}")
     need(not (cfg.carry_optimizer and cfg.depth_copies == 'identity'),
          "carry_optimizer needs depth_copies 'half' or 'full': 'identity' layers are not copies, so Adam's "
          "moments have no map through them")

@@ -6,9 +6,9 @@
     up:     for l = k-1 .. 1: M_l = interpolate(kept M_l, decoalesce(M_{l+1}), alpha[l]); train
             M_l for up_steps[l]
 With k = 1 the only stage is the bottom: plain training of M_1, the baseline. With no steps on the
-way down (down_steps = 0) and alpha = 1 it is plain growth (StackBERT, bert2BERT): each level is
-coalesced from the untrained one above it, M_k trains from the start, and the grown model never
-returns to a kept copy.
+way down (down_steps = 0), each smaller level starting from its own initialization (small_init =
+'own') and alpha = 1, it is plain growth (StackBERT, G_stack, bert2BERT): M_k trains from the
+start and the grown model never returns to a kept copy.
 
 Every stage gets a fresh AdamW (no state carried across a level change, as in the paper) and its
 own warmup. Only the last stage decays its learning rate (cosine, to min_lr_frac of the peak): what
@@ -81,10 +81,11 @@ def plan_stages(cfg):
     """The stages of a k-level V-cycle in the order they run."""
     k = cfg.levels
     order = [(l, 'down') for l in range(1, k)] + [(k, 'bottom')] + [(l, 'up') for l in range(k - 1, 0, -1)]
-    stages = []
+    stages, trained = [], 0
     for i, (level, phase) in enumerate(order):
         steps = cfg.down_steps[level - 1] if phase == 'down' else cfg.up_steps[level - 1]
-        warmup = cfg.warmup if i == 0 else cfg.transition_warmup[level - 1]
+        warmup = cfg.warmup if trained == 0 else cfg.transition_warmup[level - 1]  # a fresh model: the first warmup
+        trained += steps
         decay = i == len(order) - 1 or (cfg.decay_every_stage and phase != 'down')
         stages.append(Stage(level, phase, steps, min(warmup, steps), cfg.lr[level - 1], decay))
     return stages
@@ -190,6 +191,15 @@ def model_from_record(record, device):
     return model.to(device)
 
 
+def fresh_model(model, cfg, level, device):
+    """A newly initialized model of model's class, one level down (halved as cfg says), drawn from
+    its own seed (cfg.seed and the level), without touching the global random state."""
+    config = resized_config(model.config, cfg.coalesce_width, cfg.coalesce_depth, shrink=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed_for(cfg.seed, level))
+        return type(model)(config).to(device)
+
+
 def adam_moments(model, optimizer):
     """AdamW's state by parameter name: {name: {'exp_avg', 'exp_avg_sq', 'step'}}."""
     return {name: dict(optimizer.state[p]) for name, p in model.named_parameters() if p in optimizer.state}
@@ -278,7 +288,10 @@ class VCycle:
             p.kept[previous.level] = dict(model_record(self.model), moments=moments)
             if moments is not None:
                 self.carried = resize_moments(self.model, moments, shrink=True, **resize)
-            self.model = coalesce(self.model, **resize)
+            if previous.steps == 0 and cfg.small_init == 'own':  # plain growth: M_{l+1} from its own init
+                self.model = fresh_model(self.model, cfg, stage.level, self.env.device)
+            else:
+                self.model = coalesce(self.model, **resize)
         else:                              # up: M_l = (1 - alpha) M_l,kept + alpha decoalesce(M_{l+1})
             record, alpha = p.kept.pop(stage.level), cfg.alpha[stage.level - 1]
             kept = model_from_record(record, self.env.device)

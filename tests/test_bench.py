@@ -2,6 +2,7 @@
 import ast
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ import bench
 import train
 from coalesce import coalesce, decoalesce
 from conftest import read_log, tiny_args, weights
-from vcycle import evaluate, model_from_record, plan_stages
+from vcycle import evaluate, fresh_model, model_from_record, plan_stages
 
 
 def rec(level, stage, flops, time_s, val, tokens=0):
@@ -73,14 +74,14 @@ def test_tokens_per_s_by_level():
 @pytest.mark.parametrize('levels, down, up', [(2, '6', '8,10'), (3, '4,3', '5,6,7')])
 def test_growth_is_the_same_cycle_without_the_way_down(tiny_corpus, tmp_path, levels, down, up):
     cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=levels, down_steps=down, up_steps=up,
-                                     alpha=0.5, lr=3e-3))
+                                     alpha=0.5, lr=3e-3, transition_warmup=3))
     growth = bench.growth_of(cfg)
-    stages = [(s.level, s.phase, s.steps) for s in plan_stages(growth)]
-    if levels == 2:
-        assert stages == [(1, 'down', 0), (2, 'bottom', 10), (1, 'up', 14)]
+    stages = [(s.level, s.phase, s.steps, s.warmup) for s in plan_stages(growth)]
+    if levels == 2:  # the bottom trains a fresh model: the first stage's warmup (2), not a transition's (3)
+        assert stages == [(1, 'down', 0, 0), (2, 'bottom', 10, 2), (1, 'up', 14, 3)]
     else:
-        assert stages == [(1, 'down', 0), (2, 'down', 0), (3, 'bottom', 7), (2, 'up', 9), (1, 'up', 9)]
-    assert growth.alpha == (1.0,) * (levels - 1)
+        assert stages == [(1, 'down', 0, 0), (2, 'down', 0, 0), (3, 'bottom', 7, 2), (2, 'up', 9, 3), (1, 'up', 9, 3)]
+    assert growth.alpha == (1.0,) * (levels - 1) and growth.small_init == 'own'
     assert bench.total_steps(growth) == bench.total_steps(cfg)
     step_flops = {s.level: 0 for s in plan_stages(cfg)}
     for stages_of, sign in ((plan_stages(cfg), 1), (plan_stages(growth), -1)):
@@ -89,10 +90,12 @@ def test_growth_is_the_same_cycle_without_the_way_down(tiny_corpus, tmp_path, le
     assert set(step_flops.values()) == {0}  # the same steps at every level: the same FLOPs
 
 
-def test_growth_trains_the_small_model_from_the_coalesced_init(tiny_corpus, tmp_path):
-    """M_1 takes no step before the level change: M_2 starts from coalesce(M_1's init), and M_1
-    restarts from decoalesce(M_2) alone (alpha = 1)."""
-    cfg = bench.growth_of(train.parse_args(tiny_args(tiny_corpus, tmp_path, down_steps=6, up_steps='8,10')))
+@pytest.mark.parametrize('small_init', ['own', 'coalesce'])
+def test_growth_trains_the_small_model_from_the_start(tiny_corpus, tmp_path, small_init):
+    """M_1 takes no step before the level change: M_2 starts from its own initialization (growth's
+    default) or from coalesce(M_1's init), and M_1 restarts from decoalesce(M_2) alone (alpha = 1)."""
+    cfg = replace(bench.growth_of(train.parse_args(tiny_args(tiny_corpus, tmp_path, down_steps=6, up_steps='8,10'))),
+                  small_init=small_init)
     train.run(cfg)
     log = read_log(tmp_path)
     assert [(r['level'], r['iter']) for r in log if r['level'] == 1][0] == (1, 0)
@@ -100,10 +103,13 @@ def test_growth_trains_the_small_model_from_the_coalesced_init(tiny_corpus, tmp_
     assert not any(r['level'] == 1 and 0 < r['iter'] < 10 for r in log)
     env = train.setup_env(cfg)
     batches, fresh = train.build_data_and_model(cfg, env)
-    assert weights(tmp_path / 'model_level1.pt').keys() == fresh.state_dict().keys()
-    small_start = coalesce(fresh, width=cfg.coalesce_width, depth=cfg.coalesce_depth)
+    small_start = coalesce(fresh, width=cfg.coalesce_width, depth=cfg.coalesce_depth) if small_init == 'coalesce' \
+        else fresh_model(fresh, cfg, 2, 'cpu')
+    other_start = fresh_model(fresh, cfg, 2, 'cpu') if small_init == 'coalesce' \
+        else coalesce(fresh, width=cfg.coalesce_width, depth=cfg.coalesce_depth)
     bottom_first = next(r for r in log if r['level'] == 2)
     assert evaluate(small_start, batches, cfg, env)['val'] == pytest.approx(bottom_first['val_loss'], abs=1e-6)
+    assert evaluate(other_start, batches, cfg, env)['val'] != pytest.approx(bottom_first['val_loss'], abs=1e-3)
     small_end = model_from_record(torch.load(tmp_path / 'model_level2.pt'), 'cpu')
     up_first = next(r for r in log if r['phase'] == 'up')
     grown = decoalesce(small_end, width=cfg.coalesce_width, depth=cfg.coalesce_depth)
@@ -145,15 +151,23 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path):
     assert math.isfinite(vcycle['flops_saved_pct']['median'])
 
 
-def test_ablations_change_one_setting_of_the_main_cycle(tiny_corpus, tmp_path):
+def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     recipe = tmp_path / 'tiny.py'
-    recipe.write_text("coalesce_width, coalesce_depth = False, True\nalpha = (0.75,)\nlr = (1e-3, 2e-3)\n")
-    cfg = train.parse_args([str(recipe)])
-    arms = dict(bench.ablation_arms(cfg, str(recipe), ['--n_layer=2']))
-    assert 'ablation: depth only' not in arms and 'ablation: depth_pairing=stack' not in arms  # the main cycle
-    assert arms['ablation: alpha=1'].alpha == (1.0,) and arms['ablation: alpha=1'].lr == cfg.lr
-    assert arms['ablation: width only'].coalesce_width and not arms['ablation: width only'].coalesce_depth
+    recipe.write_text("coalesce_width, coalesce_depth = False, True\nalpha = (0.75,)\ndown_steps = (10,)\n"
+                      "up_steps = (50, 90)\n")
+    cfg = train.parse_args([str(recipe), '--n_layer=2', '--lr=1e-3,2e-3'])  # the main V-cycle, after a sweep
+    arms = dict(bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], None))
+    assert 'ablation: depth-only' not in arms and 'ablation: alpha-0.75' not in arms  # the main cycle itself
+    assert arms['ablation: alpha-1'].alpha == (1.0,) and arms['ablation: alpha-1'].lr == cfg.lr
+    assert arms['ablation: width-only'].coalesce_width and not arms['ablation: width-only'].coalesce_depth
+    assert arms['ablation: lr-x0.7'].lr == (7e-4, 1.4e-3)
+    half, double = arms['ablation: E_a-half'], arms['ablation: E_a-double']
+    assert (half.down_steps, half.up_steps, double.down_steps, double.up_steps) == ((5,), (55, 90), (20,), (40, 90))
     assert all(c.n_layer == 2 for c in arms.values())
+    picked = bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], ['alpha-1', 'E_a-half'])
+    assert [name for name, _ in picked] == ['ablation: alpha-1', 'ablation: E_a-half']
+    with pytest.raises(train.ConfigError, match="unknown ablation 'alpha-2'"):
+        bench.ablation_arms(cfg, str(recipe), [], ['alpha-2'])
 
 
 @pytest.mark.parametrize('argv, message', [(['--seeds=0'], 'must be a count'), (['--seeds=1,1'], 'distinct'),

@@ -23,14 +23,17 @@ Reported per seed and, per arm, as median [min, max] over seeds:
     interpolated on log FLOPs; training wall time the same way;
   - first reach: the FLOPs and wall time at which the arm's full model first reaches the reference
     baseline's final loss, against the reference's totals (not reached: no figure).
-Results go to out_dir/results.json (every run's log) and, with matplotlib, out_dir/loss.png.
+Results go to out_dir/results.json (every run's log) and, with matplotlib, out_dir/loss.png. A run
+whose folder already holds a finished run of the same config is read, not trained again: an
+interrupted bench, or one that adds arms or seeds, trains only what is missing (delete out_dir to
+measure everything afresh).
 """
 import json
 import math
 import re
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -71,10 +74,26 @@ def total_steps(cfg):
     return sum(s.steps for s in plan_stages(cfg))
 
 
+def finished_log(cfg):
+    """The log of a finished run of exactly cfg in cfg.out_dir, or None."""
+    out = Path(cfg.out_dir)
+    if not (out / 'config.json').exists() or not (out / 'log.jsonl').exists():
+        return None
+    same = json.loads((out / 'config.json').read_text()) == json.loads(json.dumps(asdict(cfg)))
+    log = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
+    return log if same and log and log[-1]['iter'] == total_steps(cfg) else None
+
+
 def train_arm(cfg, name):
-    print(f"\n=== {name}: seed {cfg.seed}, {cfg.levels} level(s), out_dir {cfg.out_dir}", flush=True)
-    train.run(cfg)
-    return [json.loads(line) for line in (Path(cfg.out_dir) / 'log.jsonl').read_text().splitlines()]
+    """Train cfg and return its log; a finished run of the same config in its out_dir is read
+    instead of trained again (so an interrupted bench, or one adding arms, redoes only what is missing)."""
+    log = finished_log(cfg)
+    print(f"\n=== {name}: seed {cfg.seed}, {cfg.levels} level(s), out_dir {cfg.out_dir}"
+          + (' (finished before: read, not trained)' if log else ''), flush=True)
+    if log is None:
+        train.run(cfg)
+        log = finished_log(cfg)
+    return log
 
 
 # -- reading the logs ----------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def literal(text):
         return text
 
 
-def test_tiny_bench_end_to_end(tiny_corpus, tmp_path):
+def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     recipe = tmp_path / 'tiny.py'
     args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12', eval_interval=2)
     recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
@@ -149,6 +149,10 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path):
     per_seed = [next(r for r in results['rows'][s] if r['name'] == vcycle['name'])['final_val_loss'] for s in (1337, 1338)]
     assert vcycle['final_val_loss']['median'] == pytest.approx(sum(per_seed) / 2)
     assert math.isfinite(vcycle['flops_saved_pct']['median'])
+    # run again: every run is finished, so it is read, not trained, and the figures are the same
+    monkeypatch.setattr(train, 'run', lambda cfg: pytest.fail(f'trained {cfg.out_dir} again'))
+    again = bench.main([str(recipe), '--baseline_lr=3e-3', '--seeds=2'])
+    assert again['summary'] == results['summary'] and again['frontiers'] == results['frontiers']
 
 
 def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):

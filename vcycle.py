@@ -259,7 +259,8 @@ class VCycle:
         old_handlers = {s: signal.signal(s, self.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         total = sum(s.steps for s in self.stages)
         done = sum(s.steps for s in self.stages[:self.progress.stage]) + self.progress.step
-        self.bar = tqdm(total=total, initial=done, disable=not self.env.master, dynamic_ncols=True)
+        # a progress bar on the master's terminal; none in a log file or a notebook (disable=None)
+        self.bar = tqdm(total=total, initial=done, disable=None if self.env.master else True, dynamic_ncols=True)
         optimizer = None  # the finished stage's, handed to the level change
         try:
             for i, stage in enumerate(self.stages):

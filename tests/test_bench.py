@@ -10,7 +10,7 @@ import torch
 import bench
 import train
 from coalesce import coalesce, decoalesce
-from conftest import read_log, tiny_args, weights
+from conftest import read_log, tiny_args
 from vcycle import evaluate, fresh_model, model_from_record, plan_stages
 
 

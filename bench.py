@@ -65,9 +65,14 @@ def growth_of(cfg):
     from its own initialization (small_init='own'), and alpha = 1 (the grown model alone, never the
     kept one). The steps the V-cycle spends on the way down move to the same level's stage on the
     way up, so the FLOPs and tokens are the same."""
-    up = tuple(u + d for u, d in zip(cfg.up_steps, cfg.down_steps + (0,)))
-    return replace(cfg, down_steps=(0,) * (cfg.levels - 1), up_steps=up, alpha=(1.0,) * (cfg.levels - 1),
-                   small_init='own')
+    return replace(cfg, **moved_down_steps(cfg, 0), alpha=(1.0,) * (cfg.levels - 1), small_init='own')
+
+
+def moved_down_steps(c, factor):
+    """E_a times factor at every level, the difference moved to the same level's stage on the way
+    up: the same steps at every level, so the same FLOPs."""
+    down = tuple(round(d * factor) for d in c.down_steps)
+    return dict(down_steps=down, up_steps=tuple(u + d - n for u, d, n in zip(c.up_steps, c.down_steps + (0,), down + (0,))))
 
 
 def total_steps(cfg):
@@ -277,13 +282,6 @@ def plot(runs, frontiers, names, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return True
-
-
-def moved_down_steps(c, factor):
-    """E_a times factor at every level, the difference moved to the same level's stage on the way
-    up: the same steps at every level, so the same FLOPs."""
-    down = tuple(round(d * factor) for d in c.down_steps)
-    return dict(down_steps=down, up_steps=tuple(u + d - n for u, d, n in zip(c.up_steps, c.down_steps + (0,), down + (0,))))
 
 
 ABLATIONS = {  # name: the settings that differ from those of the main V-cycle c

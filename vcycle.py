@@ -10,8 +10,8 @@ way down (down_steps = 0), each smaller level starting from its own initializati
 'own') and alpha = 1, it is plain growth (StackBERT, G_stack, bert2BERT): M_k trains from the
 start and the grown model never returns to a kept copy.
 
-Every stage gets a fresh AdamW (no state carried across a level change, as in the paper) and its
-own warmup. Only the last stage decays its learning rate (cosine, to min_lr_frac of the peak): what
+Every stage gets its own warmup and a fresh AdamW, as in the paper (carry_optimizer=True maps
+AdamW's moments through the level change instead: coalesce.resize_moments). Only the last stage decays its learning rate (cosine, to min_lr_frac of the peak): what
 annealing gains does not survive a level change, so earlier stages hold their peak
 (decay_every_stage=True decays every stage but the way down instead). Batches are a pure
 function of the global iteration, so the baseline and a V-cycle see the same data in the same order.

@@ -201,8 +201,13 @@ def fresh_model(model, cfg, level, device):
 
 
 def adam_moments(model, optimizer):
-    """AdamW's state by parameter name: {name: {'exp_avg', 'exp_avg_sq', 'step'}}."""
-    return {name: dict(optimizer.state[p]) for name, p in model.named_parameters() if p in optimizer.state}
+    """AdamW's state by parameter name: {name: {'exp_avg', 'exp_avg_sq', 'step'}}. A stage of 0 steps
+    (plain growth's way down) leaves no state: zeros at step 0, which AdamW treats as a fresh start."""
+    def state(p):
+        if p in optimizer.state:
+            return dict(optimizer.state[p])
+        return {'step': torch.tensor(0.0), 'exp_avg': torch.zeros_like(p), 'exp_avg_sq': torch.zeros_like(p)}
+    return {name: state(p) for name, p in model.named_parameters()}
 
 
 def load_adam_moments(model, optimizer, moments):

@@ -8,7 +8,7 @@ import torch
 import checkpoint
 import train
 from coalesce import decoalesce, interpolate_moments, resize_moments, resize_state
-from conftest import tiny_args, weights
+from conftest import read_log, tiny_args, weights
 from test_coalesce import ARCHS, MODES, PAIRINGS, inputs, make
 from test_resume import assert_same_run, run_until
 from vcycle import adam_moments
@@ -138,6 +138,19 @@ def test_carried_run_differs_from_a_fresh_optimizer_and_resumes_bitwise(tiny_cor
         assert (progress['stage'], progress['iter']) == (stage, at)  # the end of the stage before the change
         assert train.cli(args + ['--resume']) == 0
         assert_same_run(out, reference)
+
+
+def test_carry_after_no_steps_down_starts_like_a_fresh_optimizer(tiny_corpus, tmp_path):
+    """Plain growth (0 steps down) has no Adam state to carry: the small model's stage trains exactly
+    as with a fresh AdamW, and the grown model then starts from its moments (alpha 1)."""
+    growth = dict(CARRY, down_steps=0, up_steps='8,10', alpha=1.0, small_init='own')
+    for name, carry in (('carried', True), ('fresh', False)):
+        assert train.cli(tiny_args(tiny_corpus, tmp_path / name, **dict(growth, carry_optimizer=carry))) == 0
+    carried, fresh = read_log(tmp_path / 'carried'), read_log(tmp_path / 'fresh')
+    def small_model(log):
+        return [(r['iter'], r['train_loss'], r['val_loss']) for r in log if r['level'] == 2]
+    assert len(small_model(carried)) > 2 and small_model(carried) == small_model(fresh)
+    assert carried[-1]['val_loss'] != fresh[-1]['val_loss']
 
 
 def test_kept_copy_holds_its_moments(tiny_corpus, tmp_path):

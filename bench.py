@@ -33,7 +33,7 @@ import math
 import re
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import torch
@@ -54,10 +54,17 @@ BASELINE_LR = {'config/bench_cpu.py': 5.6e-3}  # the baseline's peak lr, as chos
 
 # -- the arms ------------------------------------------------------------------------------------
 
+# Settings that only act at a level change: a baseline (one level) gets their defaults, so every
+# recipe on the same M_1, data and batch shares one baseline and frontier in a shared out_dir.
+LEVEL_CHANGE_SETTINGS = ('small_init', 'depth_pairing', 'coalesce_width', 'coalesce_depth', 'depth_copies',
+                         'split_skew', 'split_noise', 'carry_optimizer', 'decay_every_stage')
+
+
 def baseline_of(cfg, lr, steps, out_dir, eval_interval=None):
     """Plain training of M_1 for `steps` steps, with its own warmup and full cosine decay."""
+    defaults = {f.name: f.default for f in fields(train.Config) if f.name in LEVEL_CHANGE_SETTINGS}
     return replace(cfg, levels=1, up_steps=(steps,), down_steps=(), lr=(lr,), alpha=(), transition_warmup=(),
-                   out_dir=str(out_dir), eval_interval=eval_interval or cfg.eval_interval)
+                   out_dir=str(out_dir), eval_interval=eval_interval or cfg.eval_interval, **defaults)
 
 
 def growth_of(cfg):
@@ -312,15 +319,15 @@ def ablation_arms(cfg, file, overrides, names):
         variant = train.parse_args([file] + overrides + [f'--lr={cfg.lr}'] + [f'--{k}={v!r}' for k, v in changes.items()])
         if all(getattr(variant, k) == getattr(cfg, k) for k in changes):
             continue  # the main V-cycle is this variant
-        arms.append((f'ablation: {name}', replace(variant, overwrite=True)))
+        arms.append((f'ablation: {name} ({Path(file).stem})', replace(variant, overwrite=True)))
     return arms
 
 
 # -- the benchmark -------------------------------------------------------------------------------
 
 def slug(name):
-    """A folder name for an arm's name."""
-    return ''.join(c if c.isalnum() or c in '.-' else '_' for c in name.split(' (')[0]).strip('_')
+    """A folder name for an arm's name: 'V-cycle, 2 levels (bench_cpu)' -> 'V-cycle_2_levels_bench_cpu'."""
+    return re.sub(r'[^\w.-]+', '_', name).strip('_')
 
 
 def run_seed(cfg, arms, baseline_lr, seed, out):

@@ -3,6 +3,7 @@ import ast
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -127,6 +128,7 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     recipe = tmp_path / 'tiny.py'
     args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12', eval_interval=2)
     recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
+    real_run = train.run
     results = bench.main([str(recipe), '--baseline_lr=3e-3', '--seeds=2'])
     saved = json.loads((tmp_path / 'bench' / 'results.json').read_text())
     assert saved['seeds'] == [1337, 1338] and list(saved['logs']) == ['1337', '1338']
@@ -153,6 +155,15 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(train, 'run', lambda cfg: pytest.fail(f'trained {cfg.out_dir} again'))
     again = bench.main([str(recipe), '--baseline_lr=3e-3', '--seeds=2'])
     assert again['summary'] == results['summary'] and again['frontiers'] == results['frontiers']
+    # another recipe on the same M_1 with the same steps, in the same out_dir: its arms train in
+    # their own folders and the baseline is read, shared
+    other = tmp_path / 'tiny_wide.py'
+    other.write_text(recipe.read_text() + "coalesce_width = True\nsplit_noise = 0.1\ncarry_optimizer = True\n")
+    trained = []
+    monkeypatch.setattr(train, 'run', lambda cfg: trained.append(Path(cfg.out_dir).name) or real_run(cfg))
+    shared = bench.main([str(other), '--baseline_lr=3e-3', '--seeds=1'])
+    assert 'baseline' not in trained and {'V-cycle_2_levels_tiny_wide', 'growth_tiny_wide'} <= set(trained)
+    assert shared['logs'][1337]['baseline, lr 0.003'] == results['logs'][1337]['baseline, lr 0.003']
 
 
 def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
@@ -161,15 +172,15 @@ def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
                       "up_steps = (50, 90)\n")
     cfg = train.parse_args([str(recipe), '--n_layer=2', '--lr=1e-3,2e-3'])  # the main V-cycle, after a sweep
     arms = dict(bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], None))
-    assert 'ablation: depth-only' not in arms and 'ablation: alpha-0.75' not in arms  # the main cycle itself
-    assert arms['ablation: alpha-1'].alpha == (1.0,) and arms['ablation: alpha-1'].lr == cfg.lr
-    assert arms['ablation: width-only'].coalesce_width and not arms['ablation: width-only'].coalesce_depth
-    assert arms['ablation: lr-x0.7'].lr == (7e-4, 1.4e-3)
-    half, double = arms['ablation: E_a-half'], arms['ablation: E_a-double']
+    assert 'ablation: depth-only (tiny)' not in arms and 'ablation: alpha-0.75 (tiny)' not in arms  # the main cycle itself
+    assert arms['ablation: alpha-1 (tiny)'].alpha == (1.0,) and arms['ablation: alpha-1 (tiny)'].lr == cfg.lr
+    assert arms['ablation: width-only (tiny)'].coalesce_width and not arms['ablation: width-only (tiny)'].coalesce_depth
+    assert arms['ablation: lr-x0.7 (tiny)'].lr == (7e-4, 1.4e-3)
+    half, double = arms['ablation: E_a-half (tiny)'], arms['ablation: E_a-double (tiny)']
     assert (half.down_steps, half.up_steps, double.down_steps, double.up_steps) == ((5,), (55, 90), (20,), (40, 90))
     assert all(c.n_layer == 2 for c in arms.values())
     picked = bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], ['alpha-1', 'E_a-half'])
-    assert [name for name, _ in picked] == ['ablation: alpha-1', 'ablation: E_a-half']
+    assert [name for name, _ in picked] == ['ablation: alpha-1 (tiny)', 'ablation: E_a-half (tiny)']
     with pytest.raises(train.ConfigError, match="unknown ablation 'alpha-2'"):
         bench.ablation_arms(cfg, str(recipe), [], ['alpha-2'])
 

@@ -67,12 +67,18 @@ def baseline_of(cfg, lr, steps, out_dir, eval_interval=None):
                    out_dir=str(out_dir), eval_interval=eval_interval or cfg.eval_interval, **defaults)
 
 
+GROWTH_SPLIT_NOISE = 0.1  # growth's symmetry breaking for width when the recipe sets none
+
+
 def growth_of(cfg):
     """Plain growth as a setting of the same V-cycle: no steps on the way down, every smaller level
     from its own initialization (small_init='own'), and alpha = 1 (the grown model alone, never the
     kept one). The steps the V-cycle spends on the way down move to the same level's stage on the
-    way up, so the FLOPs and tokens are the same."""
-    return replace(cfg, **moved_down_steps(cfg, 0), alpha=(1.0,) * (cfg.levels - 1), small_init='own')
+    way up, so the FLOPs and tokens are the same. Grown in width with nothing to interpolate with,
+    each pair of copied neurons would get equal gradients and stay equal for good, so growth breaks
+    the symmetry with function-preserving split noise (as HyperCloning does) if the recipe has none."""
+    noise = cfg.split_noise or (GROWTH_SPLIT_NOISE if cfg.coalesce_width else 0.0)
+    return replace(cfg, **moved_down_steps(cfg, 0), alpha=(1.0,) * (cfg.levels - 1), small_init='own', split_noise=noise)
 
 
 def moved_down_steps(c, factor):
@@ -291,12 +297,17 @@ def plot(runs, frontiers, names, path):
     return True
 
 
+def scaled_lr(c, factor, from_level=1):
+    """The peak lr of levels from_level .. k times factor (3 significant digits)."""
+    return dict(lr=tuple(float(f'{v * factor:.3g}') if level >= from_level else v for level, v in enumerate(c.lr, 1)))
+
+
 ABLATIONS = {  # name: the settings that differ from those of the main V-cycle c
     'alpha-0': lambda c: dict(alpha=0.0), 'alpha-0.25': lambda c: dict(alpha=0.25),
     'alpha-0.5': lambda c: dict(alpha=0.5), 'alpha-0.75': lambda c: dict(alpha=0.75), 'alpha-1': lambda c: dict(alpha=1.0),
     'E_a-half': lambda c: moved_down_steps(c, 0.5), 'E_a-double': lambda c: moved_down_steps(c, 2.0),
-    'lr-x0.7': lambda c: dict(lr=tuple(float(f'{v * 0.7:.3g}') for v in c.lr)),
-    'lr-x1.4': lambda c: dict(lr=tuple(float(f'{v * 1.4:.3g}') for v in c.lr)),
+    'lr-x0.7': lambda c: scaled_lr(c, 0.7), 'lr-x1.4': lambda c: scaled_lr(c, 1.4),
+    'lr-small-x0.5': lambda c: scaled_lr(c, 0.5, from_level=2), 'lr-small-x2': lambda c: scaled_lr(c, 2, from_level=2),
     'pairing-adjacent': lambda c: dict(depth_pairing='adjacent'),
     'width-only': lambda c: dict(coalesce_width=True, coalesce_depth=False),
     'depth-only': lambda c: dict(coalesce_width=False, coalesce_depth=True),
@@ -304,6 +315,7 @@ ABLATIONS = {  # name: the settings that differ from those of the main V-cycle c
     'copies-full': lambda c: dict(depth_copies='full'),
     'decay-every-stage': lambda c: dict(decay_every_stage=True),
     'carry-optimizer': lambda c: dict(carry_optimizer=not c.carry_optimizer),
+    'split-noise-0.1': lambda c: dict(split_noise=0.1), 'split-skew-0.2': lambda c: dict(split_skew=0.2),
 }
 
 

@@ -83,6 +83,9 @@ def test_growth_is_the_same_cycle_without_the_way_down(tiny_corpus, tmp_path, le
     else:
         assert stages == [(1, 'down', 0, 0), (2, 'down', 0, 0), (3, 'bottom', 7, 2), (2, 'up', 9, 3), (1, 'up', 9, 3)]
     assert growth.alpha == (1.0,) * (levels - 1) and growth.small_init == 'own'
+    assert growth.split_noise == bench.GROWTH_SPLIT_NOISE  # width grows: break the copies' symmetry
+    assert bench.growth_of(replace(cfg, coalesce_width=False)).split_noise == 0.0
+    assert bench.growth_of(replace(cfg, split_noise=0.3)).split_noise == 0.3
     assert bench.total_steps(growth) == bench.total_steps(cfg)
     step_flops = {s.level: 0 for s in plan_stages(cfg)}
     for stages_of, sign in ((plan_stages(cfg), 1), (plan_stages(growth), -1)):
@@ -176,6 +179,7 @@ def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     assert arms['ablation: alpha-1 (tiny)'].alpha == (1.0,) and arms['ablation: alpha-1 (tiny)'].lr == cfg.lr
     assert arms['ablation: width-only (tiny)'].coalesce_width and not arms['ablation: width-only (tiny)'].coalesce_depth
     assert arms['ablation: lr-x0.7 (tiny)'].lr == (7e-4, 1.4e-3)
+    assert arms['ablation: lr-small-x2 (tiny)'].lr == (1e-3, 4e-3)
     half, double = arms['ablation: E_a-half (tiny)'], arms['ablation: E_a-double (tiny)']
     assert (half.down_steps, half.up_steps, double.down_steps, double.up_steps) == ((5,), (55, 90), (20,), (40, 90))
     assert all(c.n_layer == 2 for c in arms.values())

@@ -26,7 +26,9 @@ Reported per seed and, per arm, as median [min, max] over seeds:
 Results go to out_dir/results.json (every run's log) and, with matplotlib, out_dir/loss.png. A run
 whose folder already holds a finished run of the same config is read, not trained again: an
 interrupted bench, or one that adds arms or seeds, trains only what is missing (delete out_dir to
-measure everything afresh).
+measure everything afresh). Each arm's folder names its recipe, and the baseline ignores the
+settings that act only at a level change, so recipes on the same M_1 and data (config/bench_cpu*.py)
+share one baseline and frontier in one out_dir.
 """
 import json
 import math

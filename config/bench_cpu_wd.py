@@ -2,7 +2,8 @@
 # together (M_2 = 2 layers x 64, 2 heads), as many steps (so as many tokens) as the baseline, and
 # M_1's last stage lengthened so that the cycle spends about 72% of the baseline's FLOPs, like the
 # depth-only recipe: 100 steps down, 500 at the bottom, 900 after interpolation. The alternatives
-# measured (README, Results): alpha 1, split_noise, split_skew, carried Adam state, M_2's lr x2.
+# measured over 3 seeds (README, Results): alpha 1, split_noise, split_skew, carried Adam state,
+# M_2's lr x2, adjacent pairing, E_a doubled.
 from pathlib import Path as _Path
 exec(_Path(__file__).with_name('bench_cpu.py').read_text())
 coalesce_width, coalesce_depth = True, True

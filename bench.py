@@ -27,8 +27,9 @@ Results go to out_dir/results.json (every run's log) and, with matplotlib, out_d
 whose folder already holds a finished run of the same config is read, not trained again: an
 interrupted bench, or one that adds arms or seeds, trains only what is missing (delete out_dir to
 measure everything afresh). Each arm's folder names its recipe, and the baseline ignores the
-settings that act only at a level change, so recipes on the same M_1 and data (config/bench_cpu*.py)
-share one baseline and frontier in one out_dir.
+settings that act only at a level change, so recipes on the same M_1 and data (config/bench_cpu.py and
+its variants on 4 x 128) share one baseline and frontier in one out_dir; config/bench_cpu_wd_256.py,
+on a bigger M_1, has its own.
 """
 import json
 import math

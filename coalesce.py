@@ -85,55 +85,37 @@ def feature_axes(model, name):
     return table[name]
 
 
-def directed(coalescing, decoalescing, shrink, adjoint):
-    """The matrix to apply along an axis. Weights go through coalescing (shrink) or de-coalescing.
-    Gradients, and Adam's moments with them, are the adjoint: if W_big = D(W_small) then
-    g_small = D^T(g_big) by the chain rule, so shrinking applies the transpose of de-coalescing; and
-    where de-coalescing preserves the function (width), the grown model's gradient is exactly
-    g_big = C^T(g_small), so growing applies the transpose of coalescing (C D = I makes D^T C^T = I)."""
-    if shrink:
-        return decoalescing.T if adjoint else coalescing
-    return coalescing.T if adjoint else decoalescing
-
-
-def resize_width(model, t, name, shrink, adjoint=False):
-    """Coalesce (shrink) or de-coalesce one parameter tensor along each of its feature axes; with
-    adjoint, map a gradient of that parameter instead (see `directed`)."""
+def resize_width(model, t, name, shrink):
+    """Coalesce (shrink) or de-coalesce one parameter tensor along each of its feature axes."""
     for axis, role in enumerate(feature_axes(model, name)):
         if role is None:
             continue
-        big_size = t.shape[axis] if shrink else 2 * t.shape[axis]
-        m = width_matrices(big_size, groups=3 if role == 'qkv' else 1)
+        m = width_matrices(t.shape[axis] if shrink else 2 * t.shape[axis], groups=3 if role == 'qkv' else 1)
         if role in ('out', 'qkv'):   # left of W:  F_out @ W  or  T_out @ W
-            c, d = m['F_out'], m['T_out']
+            M = m['F_out'] if shrink else m['T_out']
         else:                        # right of W: W @ F_in  or  W @ T_in, applied along the axis as the transpose
-            c, d = m['F_in'].T, m['T_in'].T
+            M = (m['F_in'] if shrink else m['T_in']).T
         if name.startswith(f"{model.TIED_HEAD_LN}."):  # LayerNorms have one axis: fold the factor into it
-            c, d = 2 * c, d / 2
-        t = apply_along(directed(c, d, shrink, adjoint), t, axis)
+            M = 2 * M if shrink else M / 2
+        t = apply_along(M, t, axis)
     return t
 
 
-def resize_depth(state, big_n_layer, pairing, shrink, copies='half', adjoint=False):
-    """Stack each block parameter over the layers (L, ...) and apply R (shrink) or G (grow); with
-    adjoint, their transposes the other way round, for gradients (see `directed`).
+def resize_depth(state, big_n_layer, pairing, shrink, copies='half'):
+    """Stack each block parameter over the layers (L, ...) and apply R (shrink) or G (grow).
     The residual writes (model.BLOCK_RESIDUAL_WRITES: the output projections, whose results are
     added to the stream) depend on `copies`, how a grown layer shares the work of its pair:
       'half'      each copy writes half (G / 2), and coalescing sums the pair's writes (2 R), so
                   R @ G = I still holds: like T_in splitting a feature's input evenly in width;
       'full'      each copy writes all of it: G and R as for every other parameter (the paper);
       'identity'  growing only: the second layer of each pair writes nothing, so it is the identity
-                  and the grown model computes exactly what the small one did (weights only)."""
-    if copies == 'identity' and adjoint:
-        raise ValueError("depth_copies='identity' is not a linear copy of the layers: it has no gradient map")
+                  and the grown model computes exactly what the small one did."""
     R, G = depth_matrices(big_n_layer, pairing).values()
     suffixes = {k.split('.', 2)[2] for k in state if k.startswith('blocks.')}
     for suffix in suffixes:
         stacked = torch.stack([state.pop(f'blocks.{i}.{suffix}') for i in range(big_n_layer // (1 if shrink else 2))])
-        if copies == 'half' and suffix in BLOCK_RESIDUAL_WRITES:
-            M = directed(2 * R, G / 2, shrink, adjoint)
-        else:
-            M = directed(R, G, shrink, adjoint)
+        halved = copies == 'half' and suffix in BLOCK_RESIDUAL_WRITES
+        M = (2 * R if halved else R) if shrink else (G / 2 if halved else G)
         for i, layer in enumerate(apply_along(M, stacked, 0)):
             state[f'blocks.{i}.{suffix}'] = layer
     if copies == 'identity' and not shrink:
@@ -158,22 +140,22 @@ def check_halving(config, width, depth):
         raise ValueError("depth coalescing needs at least 2 layers: pass depth=False")
 
 
-def resize_state(model, state, width, depth, depth_pairing, shrink, depth_copies='half', adjoint=False):
+def resize_state(model, state, width, depth, depth_pairing, shrink, depth_copies='half'):
     """{name: tensor} of `model`'s parameters coalesced (shrink) or de-coalesced, in float64 (exact:
-    the matrices hold only 0, 1/2, 1, 2); with adjoint, tensors shaped like the parameters that
-    map as their gradients do (see `directed`)."""
+    the matrices hold only 0, 1/2, 1, 2). `model` gives the class and config only (it may be on
+    the meta device)."""
     if depth_pairing not in DEPTH_PAIRINGS:
         raise ValueError(f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {depth_pairing!r}")
     if depth_copies not in DEPTH_COPIES:
         raise ValueError(f"depth_copies must be one of {DEPTH_COPIES}, got {depth_copies!r}")
     if shrink:
         check_halving(model.config, width, depth)
-    state = {name: t.detach().double() for name, t in state.items()}
+    state = {name: t.double() for name, t in state.items()}
     if width:
-        state = {name: resize_width(model, t, name, shrink, adjoint) for name, t in state.items()}
+        state = {name: resize_width(model, t, name, shrink) for name, t in state.items()}
     if depth:
         big_n_layer = model.config.n_layer * (1 if shrink else 2)
-        state = resize_depth(state, big_n_layer, depth_pairing, shrink, depth_copies, adjoint)
+        state = resize_depth(state, big_n_layer, depth_pairing, shrink, depth_copies)
     return state
 
 
@@ -188,28 +170,6 @@ def resized_config(config, width, depth, shrink):
 def resize(model, width, depth, depth_pairing, shrink, depth_copies='half'):
     state = resize_state(model, model.state_dict(), width, depth, depth_pairing, shrink, depth_copies)
     return build(model, resized_config(model.config, width, depth, shrink), state)
-
-
-def resize_moments(model, moments, width, depth, depth_pairing, shrink, depth_copies='half'):
-    """Adam's state of model's parameters, {name: {'exp_avg': m, 'exp_avg_sq': v, 'step': t}},
-    mapped along with the model by coalescing (shrink) or de-coalescing. With A the gradient map
-    (the adjoint, see `directed`):
-        m -> A m             m is an average of gradients, and A is linear;
-        v -> (A sqrt(v))^2   v is an average of squared gradients. Growing, A copies each entry
-                             with one coefficient, so this is exact while the grown model's copies
-                             get the same gradients (width de-coalescing keeps them so). Shrinking,
-                             A sums a group of entries, and (sum of a sqrt(v))^2 is the second
-                             moment of the sum when the group's gradients are perfectly correlated,
-                             as they are in a de-coalesced model; when they are not, it is larger
-                             than the true one, so the first steps after the change are smaller.
-    Either way de-coalescing then coalescing gives back m and v exactly (D^T C^T = (C D)^T = I).
-    Adam's update m / sqrt(v) of a grown weight is then the small weight's update, copied."""
-    resized = {key: resize_state(model, {n: f(s[key]) for n, s in moments.items()}, width, depth, depth_pairing,
-                                 shrink, depth_copies, adjoint=True)
-               for key, f in (('exp_avg', lambda m: m), ('exp_avg_sq', torch.sqrt))}
-    step = next(iter(moments.values()))['step']
-    return {name: {'exp_avg': m, 'exp_avg_sq': resized['exp_avg_sq'][name].square(), 'step': step}
-            for name, m in resized['exp_avg'].items()}
 
 
 def build(model, config, state):
@@ -267,18 +227,6 @@ def interpolate(a, b, alpha):
     sb = b.state_dict()
     state = {k: (1 - alpha) * v + alpha * sb[k] for k, v in a.state_dict().items()}
     return build(a, copy.deepcopy(a.config), state)
-
-
-def interpolate_moments(a, b, alpha):
-    """Adam's state for interpolate(model_a, model_b, alpha), from the states a and b of the two
-    models ({name: {'exp_avg', 'exp_avg_sq', 'step'}}). Where the loss is locally quadratic the
-    gradient is affine in the weights, so the interpolated model's gradient is the same mix of
-    theirs: m mixes linearly, and sqrt(v) too (the root mean square of a mix of perfectly
-    correlated gradients). The step count, for Adam's bias correction, is b's (the grown model's)."""
-    return {name: {'exp_avg': (1 - alpha) * sa['exp_avg'] + alpha * b[name]['exp_avg'],
-                   'exp_avg_sq': ((1 - alpha) * sa['exp_avg_sq'].sqrt() + alpha * b[name]['exp_avg_sq'].sqrt()).square(),
-                   'step': b[name]['step']}
-            for name, sa in a.items()}
 
 
 def demo():

@@ -8,8 +8,8 @@
 The checkpoint files are read and written directly (config.json, then model.safetensors, its
 shards, or pytorch_model.bin), under the names transformers stores on disk, which its versions 4
 and 5 both read and write. Which vcycle parameter is which Hugging Face tensor is declared once
-per model, in the HF table of model.py (GPT -> GPT2LMHeadModel, ViT -> ViTForImageClassification);
-one function serves both. What differs in the computation is a setting of the model config: GPT-2's
+per model, in TABLES below (GPT -> GPT2LMHeadModel, ViT -> ViTForImageClassification); one
+function serves both. What differs in the computation is a setting of the model config: GPT-2's
 tanh-approximated GELU (gelu='tanh'), ViT's LayerNorm epsilon (ln_eps=1e-12).
 
 BERT is refused: transformers' BERT is post-LN (each LayerNorm after its residual add) and vcycle's
@@ -18,16 +18,49 @@ transformers (and safetensors, which it brings) is needed only here, and only wh
 """
 import json
 import tempfile
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from model import MODELS
+from model import BLOCK_FEATURE_AXES, MODELS
 
 GELU_NAMES = {'gelu': 'exact', 'gelu_new': 'tanh', 'gelu_pytorch_tanh': 'tanh'}  # Hugging Face's -> ours
 GELU_EXPORTED = {'exact': 'gelu', 'tanh': 'gelu_new'}
 IGNORED = ('.attn.bias', '.attn.masked_bias', 'lm_head.weight')  # GPT-2's causal-mask buffers, its tied head
+
+# Per vcycle model kind: Hugging Face's model_type and class, its config keys for ours, the names of
+# our parameters on disk ({i} a layer; a tuple is concatenated: ViT stores q, k and v apart), those
+# stored transposed (GPT-2's Conv1D layers keep weights as (in, out)) and those with leading 1s.
+TABLES = {
+    'gpt': dict(model_type='gpt2', architecture='GPT2LMHeadModel', gelu_key='activation_function', mlp_key='n_inner',
+                config={'n_layer': 'n_layer', 'n_head': 'n_head', 'n_embd': 'n_embd', 'block_size': 'n_positions',
+                        'vocab_size': 'vocab_size', 'ln_eps': 'layer_norm_epsilon', 'dropout': 'resid_pdrop'},
+                names={'wte.weight': 'transformer.wte.weight', 'wpe.weight': 'transformer.wpe.weight',
+                       'ln_f.weight': 'transformer.ln_f.weight', 'ln_f.bias': 'transformer.ln_f.bias',
+                       **{f'blocks.{{i}}.{name}': f'transformer.h.{{i}}.{name}' for name in BLOCK_FEATURE_AXES}},
+                transposed={f'blocks.{{i}}.{name}' for name in BLOCK_FEATURE_AXES if name.endswith('weight')
+                            and not name.startswith('ln')},
+                leading_ones={}),
+    'vit': dict(model_type='vit', architecture='ViTForImageClassification', gelu_key='hidden_act',
+                mlp_key='intermediate_size',
+                config={'n_layer': 'num_hidden_layers', 'n_head': 'num_attention_heads', 'n_embd': 'hidden_size',
+                        'image_size': 'image_size', 'patch_size': 'patch_size', 'in_channels': 'num_channels',
+                        'ln_eps': 'layer_norm_eps', 'dropout': 'hidden_dropout_prob'},
+                names={'patch.weight': 'vit.embeddings.patch_embeddings.projection.weight',
+                       'patch.bias': 'vit.embeddings.patch_embeddings.projection.bias',
+                       'cls_token': 'vit.embeddings.cls_token', 'wpe.weight': 'vit.embeddings.position_embeddings',
+                       'ln_f.weight': 'vit.layernorm.weight', 'ln_f.bias': 'vit.layernorm.bias',
+                       'head.weight': 'classifier.weight', 'head.bias': 'classifier.bias',
+                       **{f'blocks.{{i}}.{ours}.{p}': f'vit.encoder.layer.{{i}}.{theirs}.{p}' for p in ('weight', 'bias')
+                          for ours, theirs in (('ln_1', 'layernorm_before'), ('ln_2', 'layernorm_after'),
+                                               ('attn.c_proj', 'attention.output.dense'),
+                                               ('mlp.c_fc', 'intermediate.dense'), ('mlp.c_proj', 'output.dense'))},
+                       **{f'blocks.{{i}}.attn.c_attn.{p}': tuple(f'vit.encoder.layer.{{i}}.attention.attention.{q}.{p}'
+                                                               for q in ('query', 'key', 'value'))
+                          for p in ('weight', 'bias')}},
+                transposed=set(), leading_ones={'cls_token': 2, 'wpe.weight': 1}),
+}
 
 
 class HFError(ValueError):
@@ -43,25 +76,25 @@ def require_transformers():
     return transformers
 
 
-def model_class(hf_config):
-    """vcycle's model class for a Hugging Face config (a dict), or a one-line reason why not."""
-    kind = hf_config.get('model_type')
-    if kind == 'bert':
+def kind_of(hf_config):
+    """vcycle's model kind ('gpt' or 'vit') for a Hugging Face config (a dict), or a one-line reason why not."""
+    model_type = hf_config.get('model_type')
+    if model_type == 'bert':
         raise HFError("transformers' BERT is post-LN (LayerNorm after each residual add) and vcycle's BERT is "
                       "pre-LN: the same weights compute a different function, so a BERT is not imported")
-    for cls, _ in MODELS.values():
-        if getattr(cls, 'HF', {}).get('model_type') == kind:
-            architectures = hf_config.get('architectures') or [cls.HF['architecture']]
-            if kind == 'vit' and cls.HF['architecture'] not in architectures:
+    for kind, table in TABLES.items():
+        if table['model_type'] == model_type:
+            architectures = hf_config.get('architectures') or [table['architecture']]
+            if kind == 'vit' and table['architecture'] not in architectures:
                 raise HFError(f"a {architectures[0]} has no classification head: save a ViTForImageClassification")
-            return cls
-    raise HFError(f"model_type {kind!r} is not supported: GPT-2 ('gpt2') and ViT ('vit') are")
+            return kind
+    raise HFError(f"model_type {model_type!r} is not supported: GPT-2 ('gpt2') and ViT ('vit') are")
 
 
-def config_from_hf(cls, hf_config):
+def config_from_hf(kind, hf_config):
     """vcycle's model config for a Hugging Face config (a dict), checked for what vcycle cannot
     compute the same way."""
-    table, (_, config_cls) = cls.HF, next(v for v in MODELS.values() if v[0] is cls)
+    table = TABLES[kind]
     values = {ours: hf_config[theirs] for ours, theirs in table['config'].items() if theirs in hf_config}
     act = hf_config.get(table['gelu_key'], 'gelu')
     if act not in GELU_NAMES:
@@ -70,15 +103,32 @@ def config_from_hf(cls, hf_config):
     mlp = hf_config.get(table['mlp_key'])
     if mlp not in (None, 4 * values['n_embd']):
         raise HFError(f"{table['mlp_key']}={mlp}: vcycle's MLP is 4 x n_embd = {4 * values['n_embd']} wide")
-    if table['model_type'] == 'gpt2' and (not hf_config.get('scale_attn_weights', True)
-                                          or hf_config.get('scale_attn_by_inverse_layer_idx')
-                                          or not hf_config.get('tie_word_embeddings', True)):
+    if kind == 'gpt' and (not hf_config.get('scale_attn_weights', True)
+                          or hf_config.get('scale_attn_by_inverse_layer_idx')
+                          or not hf_config.get('tie_word_embeddings', True)):
         raise HFError("this GPT-2 variant (unscaled or layer-scaled attention, or an untied head) is not supported")
-    if table['model_type'] == 'vit':
+    if kind == 'vit':
         if not hf_config.get('qkv_bias', True):
             raise HFError("a ViT without q, k, v biases is not supported")
         values['n_classes'] = len(hf_config.get('id2label') or {}) or hf_config.get('num_labels', 2)
-    return config_cls(**values)
+    return MODELS[kind].CONFIG(**values)
+
+
+def folder_config(folder, block_size=None, dropout=None):
+    """(kind, vcycle model config) of a Hugging Face folder, read from its config.json alone.
+    block_size, if given, keeps only the first block_size positions of a GPT; dropout, if given,
+    replaces the model's own."""
+    hf_config = read_config(folder)
+    kind = kind_of(hf_config)
+    config = config_from_hf(kind, hf_config)
+    if block_size is not None and kind == 'gpt':
+        if block_size > config.block_size:
+            raise HFError(f"block_size={block_size} is longer than {folder}'s {config.block_size} positions: "
+                          f"use at most {config.block_size}")
+        config = replace(config, block_size=block_size)
+    if dropout is not None:
+        config = replace(config, dropout=dropout)
+    return kind, config
 
 
 def read_config(folder):
@@ -88,9 +138,9 @@ def read_config(folder):
     return json.loads(path.read_text())
 
 
-def read_folder(folder):
-    """(config dict, {name: tensor}) of a folder saved by save_pretrained."""
-    folder, hf_config = Path(folder), read_config(folder)
+def read_weights(folder):
+    """{name: tensor} of a folder saved by save_pretrained."""
+    folder = Path(folder)
     require_transformers()
     from safetensors.torch import load_file
     if (folder / 'model.safetensors').is_file():
@@ -99,19 +149,19 @@ def read_folder(folder):
         index = json.loads((folder / 'model.safetensors.index.json').read_text())
         files = [folder / name for name in sorted(set(index['weight_map'].values()))]
     elif (folder / 'pytorch_model.bin').is_file():
-        return hf_config, torch.load(folder / 'pytorch_model.bin', map_location='cpu', weights_only=True)
+        return torch.load(folder / 'pytorch_model.bin', map_location='cpu', weights_only=True)
     else:
         raise HFError(f"{folder} holds no weights (model.safetensors or pytorch_model.bin)")
     state = {}
     for f in files:
         state.update(load_file(f))
-    return hf_config, state
+    return state
 
 
-def named(cls, n_layer):
+def named(kind, n_layer):
     """[(vcycle name, Hugging Face name or tuple of names, pattern)] of every parameter."""
     out = []
-    for ours, theirs in cls.HF['names'].items():
+    for ours, theirs in TABLES[kind]['names'].items():
         for i in (range(n_layer) if '{i}' in ours else [None]):
             fill = (lambda n: n.format(i=i)) if i is not None else (lambda n: n)
             out.append((fill(ours), tuple(map(fill, theirs)) if isinstance(theirs, tuple) else fill(theirs), ours))
@@ -120,39 +170,33 @@ def named(cls, n_layer):
 
 def import_hf(source, block_size=None, dropout=None):
     """A vcycle GPT or ViT computing what the Hugging Face model `source` computes: a folder saved
-    by save_pretrained, or a transformers model (saved to a temporary folder first). block_size, if
-    given, keeps only the first block_size positions of a GPT; dropout, if given, replaces its own."""
+    by save_pretrained, or a transformers model (saved to a temporary folder first). block_size and
+    dropout as in folder_config."""
     if not isinstance(source, (str, Path)):
         with tempfile.TemporaryDirectory() as tmp:
             source.save_pretrained(tmp)
             return import_hf(tmp, block_size, dropout)
-    hf_config, hf_state = read_folder(source)
-    cls = model_class(hf_config)
-    config = config_from_hf(cls, hf_config)
-    if block_size is not None and cls.HF['model_type'] == 'gpt2':
-        if block_size > config.block_size:
-            raise HFError(f"block_size={block_size} is longer than the model's {config.block_size} positions")
-        config = replace(config, block_size=block_size)
-    if dropout is not None:
-        config = replace(config, dropout=dropout)
+    kind, config = folder_config(source, block_size, dropout)
+    hf_state = read_weights(source)
+    table = TABLES[kind]
     with torch.device('meta'):
-        model = cls(config)
+        model = MODELS[kind](config)
     shapes = {name: p.shape for name, p in model.state_dict().items()}
     state, used = {}, set()
-    for ours, theirs, pattern in named(cls, config.n_layer):
+    for ours, theirs, pattern in named(kind, config.n_layer):
         names = theirs if isinstance(theirs, tuple) else (theirs,)
         missing = [n for n in names if n not in hf_state]
         if missing:
-            raise HFError(f"{source} has no tensor {missing[0]} (for {ours}): not a {cls.HF['architecture']} checkpoint")
+            raise HFError(f"{source} has no tensor {missing[0]} (for {ours}): not a {table['architecture']} checkpoint")
         t = torch.cat([hf_state[n] for n in names]) if isinstance(theirs, tuple) else hf_state[theirs]
-        t = t.T if pattern in cls.HF['transposed'] else t
-        if ours == 'wpe.weight' and cls.HF['model_type'] == 'gpt2':
+        t = t.T if pattern in table['transposed'] else t
+        if ours == 'wpe.weight' and kind == 'gpt':
             t = t[:config.block_size]  # the first block_size positions
         state[ours] = t.reshape(shapes[ours]).float().contiguous()
         used.update(names)
     unknown = [n for n in hf_state if n not in used and not n.endswith(IGNORED)]
     if unknown:
-        raise HFError(f"{source} holds tensors vcycle's {cls.__name__} has no place for, such as {unknown[0]}")
+        raise HFError(f"{source} holds tensors vcycle's {type(model).__name__} has no place for, such as {unknown[0]}")
     model.load_state_dict(state, assign=True)
     return model.eval()
 
@@ -162,10 +206,9 @@ def export_hf(model, folder):
     and model.safetensors, so that from_pretrained opens it and computes the same logits."""
     transformers = require_transformers()
     from safetensors.torch import save_file
-    cls = type(model)
-    if not hasattr(cls, 'HF'):
-        raise HFError(f"a {cls.__name__} has no Hugging Face counterpart here (GPT and ViT do)")
-    table, c = cls.HF, model.config
+    if model.KIND not in TABLES:
+        raise HFError(f"a {type(model).__name__} has no Hugging Face counterpart here (GPT and ViT do)")
+    table, c = TABLES[model.KIND], model.config
     values = {theirs: getattr(c, ours) for ours, theirs in table['config'].items()}
     values.update({table['gelu_key']: GELU_EXPORTED[c.gelu], table['mlp_key']: 4 * c.n_embd,
                    'architectures': [table['architecture']]})
@@ -178,7 +221,7 @@ def export_hf(model, folder):
     transformers.AutoConfig.for_model(table['model_type'], **values).save_pretrained(folder)
     ours_state = model.state_dict()
     state = {}
-    for ours, theirs, pattern in named(cls, c.n_layer):
+    for ours, theirs, pattern in named(model.KIND, c.n_layer):
         t = ours_state[ours].detach().float().cpu()
         t = t.T if pattern in table['transposed'] else t
         t = t.reshape((1,) * table['leading_ones'].get(ours, 0) + tuple(t.shape))
@@ -186,10 +229,3 @@ def export_hf(model, folder):
             state[name] = part.contiguous()
     save_file(state, str(folder / 'model.safetensors'), metadata={'format': 'pt'})
     return folder
-
-
-def imported_config(folder):
-    """(model kind, vcycle model config as a dict) of a Hugging Face folder, from its config.json."""
-    hf_config = read_config(folder)
-    cls = model_class(hf_config)
-    return next(k for k, (c, _) in MODELS.items() if c is cls), asdict(config_from_hf(cls, hf_config))

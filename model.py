@@ -73,6 +73,17 @@ class SelfAttention(nn.Module):
         return self.c_proj(y.transpose(1, 2).reshape(B, T, d))
 
 
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.gelu = gelu(config)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+
+    def forward(self, x):  # (B, T, d) -> (B, T, 4d) -> (B, T, d)
+        return self.c_proj(self.gelu(self.c_fc(x)))
+
+
 class Block(nn.Module):
     """x + attn(ln_1(x)), then x + mlp(ln_2(x)); GELU MLP of width 4d."""
 
@@ -82,10 +93,7 @@ class Block(nn.Module):
         self.ln_1 = nn.LayerNorm(n_embd, eps=config.ln_eps)
         self.attn = SelfAttention(n_embd, config.n_head, dropout, causal)
         self.ln_2 = nn.LayerNorm(n_embd, eps=config.ln_eps)
-        self.mlp = nn.Sequential()
-        self.mlp.c_fc = nn.Linear(n_embd, 4 * n_embd)
-        self.mlp.gelu = gelu(config)
-        self.mlp.c_proj = nn.Linear(4 * n_embd, n_embd)
+        self.mlp = MLP(config)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x):
@@ -111,9 +119,12 @@ BLOCK_RESIDUAL_WRITES = ('attn.c_proj.weight', 'attn.c_proj.bias', 'mlp.c_proj.w
 class Transformer(nn.Module):
     """What the three models share: the blocks, the final LayerNorm, init, counting.
 
-    Subclasses set FEATURE_AXES (their parameters outside `blocks`) and TIED_HEAD_LN, the name of
-    the LayerNorm right before an output head tied to the token embedding (None if untied).
+    Subclasses set KIND (their name in MODELS and on the command line), CONFIG (their config class),
+    FEATURE_AXES (their parameters outside `blocks`) and TIED_HEAD_LN, the name of the LayerNorm
+    right before an output head tied to the token embedding (None if untied).
     """
+    KIND: str
+    CONFIG: type
     FEATURE_AXES: dict = {}
     TIED_HEAD_LN = None
     REPORTS_ACCURACY = False  # log top-1 accuracy beside the loss (see accuracy_counts)
@@ -154,20 +165,10 @@ class Transformer(nn.Module):
 
 class GPT(Transformer):
     """Causal LM; the output head is the token embedding (tied). idx (B, T) -> logits (B, T, V)."""
+    KIND, CONFIG = 'gpt', GPTConfig
     FEATURE_AXES = {'wte.weight': (None, 'out'), 'wpe.weight': (None, 'out'),
                     'ln_f.weight': ('out',), 'ln_f.bias': ('out',)}
     TIED_HEAD_LN = 'ln_f'
-    # Hugging Face's GPT2LMHeadModel (hf.py): names on disk, config keys. Its Conv1D layers store
-    # their weights as (in, out): transposed. Its head is tied to wte, like this one.
-    HF = dict(model_type='gpt2', architecture='GPT2LMHeadModel', gelu_key='activation_function', mlp_key='n_inner',
-              config={'n_layer': 'n_layer', 'n_head': 'n_head', 'n_embd': 'n_embd', 'block_size': 'n_positions',
-                      'vocab_size': 'vocab_size', 'ln_eps': 'layer_norm_epsilon', 'dropout': 'resid_pdrop'},
-              names={'wte.weight': 'transformer.wte.weight', 'wpe.weight': 'transformer.wpe.weight',
-                     'ln_f.weight': 'transformer.ln_f.weight', 'ln_f.bias': 'transformer.ln_f.bias',
-                     **{f'blocks.{{i}}.{name}': f'transformer.h.{{i}}.{name}' for name in BLOCK_FEATURE_AXES}},
-              transposed={f'blocks.{{i}}.{name}' for name in BLOCK_FEATURE_AXES if name.endswith('weight')
-                          and not name.startswith('ln')},
-              leading_ones={})
 
     def __init__(self, config: GPTConfig):
         super().__init__(config, causal=True)
@@ -206,6 +207,7 @@ class GPT(Transformer):
 class BERT(Transformer):
     """Bidirectional encoder with BERT's masked-LM head: dense, GELU, LayerNorm, then a decoder
     tied to the token embedding plus an output bias. Loss only where targets != -1."""
+    KIND, CONFIG = 'bert', BERTConfig
     FEATURE_AXES = {'wte.weight': (None, 'out'), 'wpe.weight': (None, 'out'),
                     'ln_f.weight': ('out',), 'ln_f.bias': ('out',),
                     'head_dense.weight': ('out', 'in'), 'head_dense.bias': ('out',),
@@ -263,31 +265,12 @@ def mask_tokens(idx, mask_token_id, mask_prob=0.15, generator=None):
 class ViT(Transformer):
     """Conv2d patch embedding, class token, learned positions, classification head on the class
     token (untied). images (B, C, S, S) -> logits (B, n_classes)."""
+    KIND, CONFIG = 'vit', ViTConfig
     FEATURE_AXES = {'patch.weight': ('out', None, None, None), 'patch.bias': ('out',),
                     'cls_token': ('out',), 'wpe.weight': (None, 'out'),
                     'ln_f.weight': ('out',), 'ln_f.bias': ('out',),
                     'head.weight': (None, 'in'), 'head.bias': (None,)}
     REPORTS_ACCURACY = True  # top-1 over the classes
-    # Hugging Face's ViTForImageClassification (hf.py): names on disk (q, k and v stored apart: a
-    # tuple is concatenated), config keys, and the leading 1s of its class token and positions.
-    HF = dict(model_type='vit', architecture='ViTForImageClassification', gelu_key='hidden_act',
-              mlp_key='intermediate_size',
-              config={'n_layer': 'num_hidden_layers', 'n_head': 'num_attention_heads', 'n_embd': 'hidden_size',
-                      'image_size': 'image_size', 'patch_size': 'patch_size', 'in_channels': 'num_channels',
-                      'ln_eps': 'layer_norm_eps', 'dropout': 'hidden_dropout_prob'},
-              names={'patch.weight': 'vit.embeddings.patch_embeddings.projection.weight',
-                     'patch.bias': 'vit.embeddings.patch_embeddings.projection.bias',
-                     'cls_token': 'vit.embeddings.cls_token', 'wpe.weight': 'vit.embeddings.position_embeddings',
-                     'ln_f.weight': 'vit.layernorm.weight', 'ln_f.bias': 'vit.layernorm.bias',
-                     'head.weight': 'classifier.weight', 'head.bias': 'classifier.bias',
-                     **{f'blocks.{{i}}.{ours}.{p}': f'vit.encoder.layer.{{i}}.{theirs}.{p}' for p in ('weight', 'bias')
-                        for ours, theirs in (('ln_1', 'layernorm_before'), ('ln_2', 'layernorm_after'),
-                                             ('attn.c_proj', 'attention.output.dense'),
-                                             ('mlp.c_fc', 'intermediate.dense'), ('mlp.c_proj', 'output.dense'))},
-                     **{f'blocks.{{i}}.attn.c_attn.{p}': tuple(f'vit.encoder.layer.{{i}}.attention.attention.{q}.{p}'
-                                                             for q in ('query', 'key', 'value'))
-                        for p in ('weight', 'bias')}},
-              transposed=set(), leading_ones={'cls_token': 2, 'wpe.weight': 1})
 
     def __init__(self, config: ViTConfig):
         super().__init__(config, causal=False)
@@ -309,4 +292,4 @@ class ViT(Transformer):
         return logits, loss
 
 
-MODELS = {'gpt': (GPT, GPTConfig), 'bert': (BERT, BERTConfig), 'vit': (ViT, ViTConfig)}
+MODELS = {cls.KIND: cls for cls in (GPT, BERT, ViT)}

@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 
 import checkpoint
+import commandline
 import hf
-import train
-from data import DATA_DIR, read_meta
+from commandline import ConfigError
+from data import dataset_path, read_meta
 from model import GPT
 from vcycle import model_from_record
 
@@ -29,7 +30,7 @@ def codec(meta):
         try:
             enc = tiktoken.get_encoding(meta['encoding'])
         except Exception as e:  # offline: tiktoken downloads an encoding's files on first use
-            raise train.ConfigError(
+            raise ConfigError(
                 f"tiktoken's {meta['encoding']} encoding could not be loaded ({type(e).__name__}): it downloads "
                 f"its files once, so run this once where downloads work, or copy them into the folder that "
                 f"TIKTOKEN_CACHE_DIR names") from None
@@ -52,23 +53,22 @@ class Settings:
 
 
 def main(argv):
-    args = train.parse_settings(Settings, argv)
+    args = commandline.parse_settings(Settings, argv)
     device = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
     if args.init_from:
         model = hf.import_hf(args.init_from).to(device)
         if not isinstance(model, GPT):
-            raise train.ConfigError(f"{args.init_from} holds a {type(model).__name__}; only a GPT generates text")
+            raise ConfigError(f"{args.init_from} holds a {type(model).__name__}; only a GPT generates text")
         encode, decode = codec({'encoding': 'gpt2'})
     else:
         path = Path(args.out_dir) / f'model_level{args.level}.pt'
         if not path.exists():
-            raise train.ConfigError(f"{path} not found: train first (python train.py) or pass --out_dir / --level")
+            raise ConfigError(f"{path} not found: train first (python train.py) or pass --out_dir / --level")
         record = checkpoint.load(path)
         if record['kind'] != 'gpt':
-            raise train.ConfigError(f"{path} holds a {record['kind']} model; only a GPT generates text")
+            raise ConfigError(f"{path} holds a {record['kind']} model; only a GPT generates text")
         cfg = json.loads((Path(args.out_dir) / 'config.json').read_text())
-        folder = Path(cfg['dataset']) if '/' in cfg['dataset'] else DATA_DIR / cfg['dataset']
-        encode, decode = codec(read_meta(folder))
+        encode, decode = codec(read_meta(dataset_path(cfg['dataset'])))
         model = model_from_record(record, device)
     model.eval()
     torch.manual_seed(args.seed)
@@ -80,7 +80,8 @@ def main(argv):
 
 
 def cli(argv):
-    return train.command(argv, main, train.help_text(__doc__, {'--help, -h': 'this text'}, train.settings_help(Settings)))
+    return commandline.command(argv, main, commandline.help_text(__doc__, {'--help, -h': 'this text'},
+                                                                  commandline.settings_help(Settings)))
 
 
 if __name__ == '__main__':

@@ -6,31 +6,29 @@
     python train.py config/gpt2_small.py --plan       # what a run would train, and its FLOPs
     torchrun --standalone --nproc_per_node=8 train.py config/gpt2_small.py
 
-Values are Python literals, type-checked against Config (an int may stand for a float). Per-level
-settings take one value for every level (--lr=1e-3) or a tuple, level 1 (the full model) first
-(--lr=1e-3,2e-3); their defaults adapt to --levels (first values kept, the last one repeated).
-Every problem with the request is reported in one line before any work starts.
+Settings are --key=value after an optional config file (commandline.py: Python literals, type-checked
+against Config). Per-level settings take one value for every level (--lr=1e-3) or a tuple, level 1
+(the full model) first (--lr=1e-3,2e-3); their defaults adapt to --levels (first values kept, the
+last one repeated). Every problem with the request is reported in one line before any work starts.
 """
-import ast
 import importlib
-import inspect
 import json
 import os
-import re
 import sys
-import textwrap
-from dataclasses import asdict, dataclass, fields
+import typing
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
 import checkpoint
+import commandline
 import hf
-from coalesce import DEPTH_COPIES, DEPTH_PAIRINGS, check_halving
-from data import DATA_DIR, DataError, ImageBatches, TextBatches, read_meta
+from commandline import ConfigError
+from coalesce import DEPTH_COPIES, DEPTH_PAIRINGS
+from data import DATA_DIR, DataError, ImageBatches, TextBatches, dataset_path, read_meta
 from model import MODELS
-from vcycle import Env, Interrupted, NonFiniteLoss, VCycle, plan_table
+from vcycle import Env, VCycle, level_configs, plan_stages, plan_table
 
 
 @dataclass
@@ -55,24 +53,26 @@ class Config:
     # batch
     batch_tokens: int = 4096        # tokens per optimizer step (ViT: images x tokens per image)
     micro_batch: int = 32           # sequences per forward pass; accumulation makes up the rest
-    # V-cycle: per-level tuples start at level 1 (the full model); one value serves every level
+    # V-cycle, per level: one value for every level, or k values from level 1 (the full model) down
     levels: int = 2                 # k, the number of levels; 1 is plain training (the baseline)
-    down_steps: tuple = (100,)      # E_a: steps at levels 1 .. k-1 on the way down (0: none, see small_init)
-    up_steps: tuple = (400, 600)    # steps at levels 1 .. k on the way up (level k: the bottom)
-    lr: tuple = (2e-3, 4e-3)        # peak learning rate per level
+    up_steps: tuple[int, ...] = (400, 600)  # steps at levels 1 .. k on the way up (level k: the bottom)
+    lr: tuple[float, ...] = (2e-3, 4e-3)    # peak learning rate per level
     warmup: int = 50                # warmup steps of the first stage
-    transition_warmup: tuple = (20,)  # warmup steps after each level change, per level
+    transition_warmup: tuple[int, ...] = (20,)  # warmup steps after each level change, per level
     min_lr_frac: float = 0.1        # the last stage's cosine decay ends at this fraction of the peak
     decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
-    alpha: tuple = (0.5,)           # interpolation weight of the de-coalesced model, levels 1 .. k-1
-    small_init: str = 'coalesce'    # after 0 steps down: 'coalesce' the untrained level, or 'own' init (plain growth)
-    depth_pairing: str = 'stack'    # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
-    coalesce_width: bool = True     # a level change halves (doubles) n_embd and n_head
-    coalesce_depth: bool = True     # a level change halves (doubles) n_layer
-    depth_copies: str = 'half'      # a grown layer's residual writes: 'half', 'full' (paper), 'identity'
-    split_skew: float = 0.0         # width growth: a split input weight's two copies get (1 +- split_skew) / 2 of it
-    split_noise: float = 0.0        # ... and +- this x its RMS, Gaussian; both keep the function (coalesce.split_unevenly)
-    carry_optimizer: bool = False   # map AdamW's moments through each level change (else a fresh AdamW)
+    baseline_lr: float = 0.0        # plain training's peak lr on this recipe (bench.py's baseline); 0: level 1's lr
+    # level changes, one value for every change or k - 1 values, the change from level 1 to 2 first
+    down_steps: tuple[int, ...] = (100,)  # E_a: steps at levels 1 .. k-1 on the way down (0: none, see small_init)
+    alpha: tuple[float, ...] = (0.5,)    # interpolation weight of the de-coalesced model, levels 1 .. k-1
+    coalesce_width: tuple[bool, ...] = (True,)  # the change halves (doubles) n_embd and n_head
+    coalesce_depth: tuple[bool, ...] = (True,)  # the change halves (doubles) n_layer
+    depth_pairing: tuple[str, ...] = ('stack',)  # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
+    depth_copies: tuple[str, ...] = ('half',)    # a grown layer's residual writes: 'half', 'full' (paper), 'identity'
+    small_init: tuple[str, ...] = ('coalesce',)  # after 0 steps down: 'coalesce' the untrained level, or 'own' init
+    split_skew: tuple[float, ...] = (0.0,)   # width growth: a split input weight's copies get (1 +- split_skew) / 2 of it
+    split_noise: tuple[float, ...] = (0.0,)  # ... and +- this x its RMS, Gaussian; both keep the function
+    carry_optimizer: tuple[bool, ...] = (False,)  # map AdamW's moments through the change (else a fresh AdamW)
     # optimizer: AdamW, weight decay on matrices only
     weight_decay: float = 0.1       # decoupled weight decay of the weight matrices
     beta1: float = 0.9              # AdamW's first-moment decay
@@ -84,76 +84,18 @@ class Config:
     checkpoint_interval: int = 250  # write out_dir/ckpt.pt every this many iterations
 
 
-PER_LEVEL = {'down_steps': -1, 'up_steps': 0, 'lr': 0, 'transition_warmup': 0, 'alpha': -1}  # length k + n
-ELEMENT_TYPES = {'down_steps': int, 'up_steps': int, 'lr': float, 'transition_warmup': int, 'alpha': float}
+PER_LEVEL = ('up_steps', 'lr', 'transition_warmup')  # k values; every other tuple setting: k - 1, one per change
+TUPLES = [f.name for f in fields(Config) if typing.get_origin(f.type) is tuple]
 RESUMABLE_CHANGES = {'init_from', 'overwrite', 'device', 'compile'}
 
 
-class ConfigError(ValueError):
-    pass
-
-
-def coerce(name, value, kind):
-    """value checked against the field's type; ints pass for floats, scalars for per-level tuples."""
-    if kind is tuple:
-        items = value if isinstance(value, (tuple, list)) else (value,)
-        return tuple(coerce(name, v, ELEMENT_TYPES[name]) for v in items)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if type(value) is not kind:
-        raise ConfigError(f"{name} must be {kind.__name__}, got {value!r} ({type(value).__name__})")
-    return value
-
-
-def key_value(arg):
-    """(key, value) of a --key=value argument: the value a Python literal, or a bare word as a
-    string; a bare --flag is True."""
-    key, eq, text = arg[2:].partition('=')
-    if not eq:
-        return key, True
-    try:
-        return key, ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return key, text
-
-
-def checked(cls, key, value, where):
-    """value for the field `key` of the dataclass cls, type-checked."""
-    kinds = {f.name: f.type for f in fields(cls)}
-    if key not in kinds:
-        raise ConfigError(f"unknown key {key!r} in {where}; known keys: {', '.join(kinds)}")
-    return coerce(key, value, kinds[key])
-
-
-def parse_settings(cls, argv):
-    """An instance of the dataclass cls from --key=value arguments."""
-    for arg in argv:
-        if not arg.startswith('--'):
-            raise ConfigError(f"unexpected argument {arg!r}: settings are given as --key=value (see --help)")
-    return cls(**{key: checked(cls, key, value, arg) for arg in argv for key, value in [key_value(arg)]})
-
-
 def parse_args(argv):
-    """Config from an optional config file and --key=value overrides."""
-    values = {}
-    for arg in argv:
-        if arg == '--resume':
-            values['init_from'] = 'resume'
-        elif arg.startswith('--'):
-            key, value = key_value(arg)
-            values[key] = checked(Config, key, value, arg)
-        else:
-            path = Path(arg)
-            if not path.is_file():
-                raise ConfigError(f"config file {arg} not found (arguments are a config file and --key=value)")
-            scope = {'__file__': str(path)}  # a recipe may exec another and change a few keys
-            exec(path.read_text(), scope)
-            for key, value in scope.items():
-                if not key.startswith('_'):
-                    values[key] = checked(Config, key, value, arg)
+    """Config from an optional config file and --key=value overrides (--resume: --init_from=resume)."""
+    argv = ['--init_from=resume' if a == '--resume' else a for a in argv]
+    values = commandline.read_settings(Config, argv)
     cfg = Config(**values)
-    for name, offset in PER_LEVEL.items():
-        n, value = max(cfg.levels + offset, 0), getattr(cfg, name)
+    for name in TUPLES:
+        n, value = max(cfg.levels - (name not in PER_LEVEL), 0), getattr(cfg, name)
         if name in values and len(value) not in (1, n) and n:
             raise ConfigError(f"{name} has {len(value)} values for {cfg.levels} levels: give one value, "
                               f"or {n} (levels 1 to {n})")
@@ -167,14 +109,18 @@ def check_config(cfg):
     def need(ok, message):
         if not ok:
             raise ConfigError(message)
+
+    def each(name, allowed):
+        need(all(v in allowed for v in getattr(cfg, name)),
+             f"{name} must be one of {allowed}, got {getattr(cfg, name)}")
     need(cfg.levels >= 1, f"levels must be at least 1, got {cfg.levels}")
     need(cfg.model in MODELS, f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
     need(cfg.init_from in ('scratch', 'resume') or Path(cfg.init_from).is_dir(),
          f"init_from must be 'scratch', 'resume' or a Hugging Face model folder, got {cfg.init_from!r}")
-    need(cfg.depth_pairing in DEPTH_PAIRINGS, f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {cfg.depth_pairing!r}")
-    need(cfg.depth_copies in DEPTH_COPIES, f"depth_copies must be one of {DEPTH_COPIES}, got {cfg.depth_copies!r}")
-    need(cfg.small_init in ('coalesce', 'own'), f"small_init must be 'coalesce' or 'own', got {cfg.small_init!r}")
-    need(not (cfg.carry_optimizer and cfg.depth_copies == 'identity'),
+    each('depth_pairing', DEPTH_PAIRINGS)
+    each('depth_copies', DEPTH_COPIES)
+    each('small_init', ('coalesce', 'own'))
+    need(not any(carry and copies == 'identity' for carry, copies in zip(cfg.carry_optimizer, cfg.depth_copies)),
          "carry_optimizer needs depth_copies 'half' or 'full': 'identity' layers are not copies, so Adam's "
          "moments have no map through them")
     need(cfg.dtype in ('auto', 'float32', 'bfloat16'), f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
@@ -182,32 +128,37 @@ def check_config(cfg):
     need(all(s >= 1 for s in cfg.up_steps), f"every entry of up_steps must be >= 1, got {cfg.up_steps}")
     need(all(s >= 0 for s in cfg.down_steps), f"every entry of down_steps must be >= 0, got {cfg.down_steps}")
     need(all(lr > 0 for lr in cfg.lr), f"every learning rate must be positive, got lr={cfg.lr}")
+    need(cfg.baseline_lr >= 0, f"baseline_lr must be positive, or 0 for level 1's lr; got {cfg.baseline_lr}")
     need(all(0 <= a <= 1 for a in cfg.alpha), f"alpha must lie in [0, 1], got {cfg.alpha}")
     need(cfg.warmup >= 0 and all(w >= 0 for w in cfg.transition_warmup), "warmups must be >= 0")
     need(0 <= cfg.min_lr_frac <= 1, f"min_lr_frac must lie in [0, 1], got {cfg.min_lr_frac}")
-    need(0 <= cfg.split_skew < 1 and cfg.split_noise >= 0,
+    need(all(0 <= s < 1 for s in cfg.split_skew) and all(n >= 0 for n in cfg.split_noise),
          f"split_skew must lie in [0, 1) and split_noise be >= 0, got {cfg.split_skew} and {cfg.split_noise}")
     need(0 <= cfg.dropout < 1, f"dropout must lie in [0, 1), got {cfg.dropout}")
     for name in ('n_layer', 'n_head', 'n_embd', 'block_size', 'patch_size', 'batch_tokens', 'micro_batch',
                  'eval_interval', 'eval_iters', 'checkpoint_interval'):
         need(getattr(cfg, name) >= 1, f"{name} must be at least 1, got {getattr(cfg, name)}")
     need(cfg.n_embd % cfg.n_head == 0, f"n_embd={cfg.n_embd} must be a multiple of n_head={cfg.n_head}")
-    need(cfg.levels == 1 or cfg.coalesce_width or cfg.coalesce_depth,
-         "with levels > 1 at least one of coalesce_width and coalesce_depth must be True")
-    shape = SimpleNamespace(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)  # of each level
-    for level in range(1, cfg.levels):
-        try:
-            check_halving(shape, cfg.coalesce_width, cfg.coalesce_depth)
-        except ValueError as e:
-            raise ConfigError(f"levels={cfg.levels} needs level {level + 1} = level {level} halved "
-                              f"({shape.n_layer} layers, {shape.n_head} heads, n_embd {shape.n_embd}): {e}")
-        w, d = cfg.coalesce_width, cfg.coalesce_depth
-        shape = SimpleNamespace(n_layer=shape.n_layer // (2 if d else 1), n_head=shape.n_head // (2 if w else 1),
-                                n_embd=shape.n_embd // (2 if w else 1))
+    need(all(w or d for w, d in zip(cfg.coalesce_width, cfg.coalesce_depth)),
+         "every level change must halve something: coalesce_width or coalesce_depth must be True")
+    try:
+        level_configs(cfg, MODELS[cfg.model].CONFIG(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def baseline_of(cfg, steps, out_dir, eval_interval=None):
+    """Plain training of cfg's M_1 for `steps` steps at the recipe's baseline_lr, with its own warmup
+    and full cosine decay: what a V-cycle is judged against. It has no level changes, so every
+    recipe on the same M_1, data and batch has the same baseline."""
+    changes = {name: () for name in TUPLES if name not in PER_LEVEL}
+    return replace(cfg, levels=1, up_steps=(steps,), lr=(cfg.baseline_lr or cfg.lr[0],), transition_warmup=(),
+                   decay_every_stage=False, baseline_lr=0.0, out_dir=str(out_dir),
+                   eval_interval=eval_interval or cfg.eval_interval, **changes)
 
 
 def dataset_folder(cfg):
-    folder = Path(cfg.dataset) if '/' in cfg.dataset else DATA_DIR / cfg.dataset
+    folder = dataset_path(cfg.dataset)
     if not folder.is_dir():
         raise DataError(f"dataset {cfg.dataset!r} not found: expected a folder {folder} "
                         f"(built in: stdlib, synthetic_images; others: run data/<name>/prepare.py)")
@@ -217,7 +168,7 @@ def dataset_folder(cfg):
 def planned_meta(cfg):
     """The dataset's metadata for --plan: its meta.pkl, or, before a dataset under data/ is prepared,
     what its prepare.py declares (META), so that a plan needs no download."""
-    folder = Path(cfg.dataset) if '/' in cfg.dataset else DATA_DIR / cfg.dataset
+    folder = dataset_path(cfg.dataset)
     if (folder / 'meta.pkl').exists() or '/' in cfg.dataset or not (folder / 'prepare.py').exists():
         return read_meta(dataset_folder(cfg))
     return importlib.import_module(f'data.{cfg.dataset}.prepare').META
@@ -228,11 +179,7 @@ def prepare_builtin(cfg):
     atomically, so DDP ranks doing this at once all end with the same complete files."""
     folder = DATA_DIR / cfg.dataset
     if cfg.dataset in ('stdlib', 'synthetic_images') and not (folder / 'meta.pkl').exists():
-        if cfg.dataset == 'stdlib':
-            from data.stdlib.prepare import prepare
-        else:
-            from data.synthetic_images.prepare import prepare
-        prepare(folder)
+        importlib.import_module(f'data.{cfg.dataset}.prepare').prepare(folder)
 
 
 def imported_model_config(cfg):
@@ -240,27 +187,26 @@ def imported_model_config(cfg):
     checked against what cfg asks for, with cfg's block_size and dropout."""
     if cfg.init_from in ('scratch', 'resume'):
         return None
-    kind, imported = hf.imported_config(cfg.init_from)
+    kind, imported = hf.folder_config(cfg.init_from, dropout=cfg.dropout)
     asked = dict(model=cfg.model, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
-    held = dict(model=kind, n_layer=imported['n_layer'], n_head=imported['n_head'], n_embd=imported['n_embd'])
+    held = dict(model=kind, n_layer=imported.n_layer, n_head=imported.n_head, n_embd=imported.n_embd)
     if kind == 'vit':
-        asked['patch_size'], held['patch_size'] = cfg.patch_size, imported['patch_size']
+        asked['patch_size'], held['patch_size'] = cfg.patch_size, imported.patch_size
     if asked != held:
         raise ConfigError(f"init_from={cfg.init_from} holds a different model than asked: pass "
                           + ' '.join(f'--{k}={v}' for k, v in held.items()))
     if kind == 'gpt':
-        if cfg.block_size > imported['block_size']:
-            raise ConfigError(f"block_size={cfg.block_size} is longer than init_from's {imported['block_size']} "
-                              f"positions: use at most {imported['block_size']}")
-        imported['block_size'] = cfg.block_size
-    return MODELS[kind][1](**dict(imported, dropout=cfg.dropout))
+        if cfg.block_size > imported.block_size:
+            raise ConfigError(f"block_size={cfg.block_size} is longer than init_from's {imported.block_size} "
+                              f"positions: use at most {imported.block_size}")
+        imported = replace(imported, block_size=cfg.block_size)
+    return imported
 
 
 def model_config_of(cfg, meta, world=1):
-    """(M_1's model config, sequence length, sequences per step) for cfg on a dataset with this
-    metadata: a new one, or init_from's; checks that the data suits the model and the batch splits
-    as asked."""
-    model_cls, config_cls = MODELS[cfg.model]
+    """(M_1's model config, sequences per step) for cfg on a dataset with this metadata: a new one,
+    or init_from's; checks that the data suits the model and the batch splits as asked."""
+    config_cls = MODELS[cfg.model].CONFIG
     shape = dict(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout)
     imported = imported_model_config(cfg)
     if cfg.model == 'vit':
@@ -285,7 +231,6 @@ def model_config_of(cfg, meta, world=1):
             raise DataError(f"dataset {cfg.dataset} has {vocab} token ids, more than init_from's vocabulary "
                             f"of {imported.vocab_size}")
         seq_len = cfg.block_size
-    model_config = imported or model_config
     if cfg.batch_tokens % seq_len:
         raise ConfigError(f"batch_tokens={cfg.batch_tokens} is not a multiple of the sequence length "
                           f"{seq_len}: use a multiple such as {seq_len * max(1, cfg.batch_tokens // seq_len)}")
@@ -294,14 +239,14 @@ def model_config_of(cfg, meta, world=1):
         raise ConfigError(f"a step of {rows} sequences does not split into micro-batches of {cfg.micro_batch} "
                           f"on {world} rank(s): make batch_tokens / {seq_len} a multiple of "
                           f"micro_batch x world size = {cfg.micro_batch * world}")
-    return model_config, seq_len, rows
+    return imported or model_config, rows
 
 
 def build_data_and_model(cfg, env):
     """The batches and a freshly initialized M_1; checks that the data suits the model."""
     folder = dataset_folder(cfg)
     meta = read_meta(folder)
-    model_config, seq_len, rows = model_config_of(cfg, meta, env.world)
+    model_config, rows = model_config_of(cfg, meta, env.world)
     if cfg.model == 'vit':
         batches = ImageBatches(folder, rows, cfg.seed)
     else:
@@ -309,7 +254,7 @@ def build_data_and_model(cfg, env):
                               mask_token_id=model_config.vocab_size - 1 if cfg.model == 'bert' else None)
     torch.manual_seed(cfg.seed)
     if cfg.init_from in ('scratch', 'resume'):
-        model = MODELS[cfg.model][0](model_config)
+        model = MODELS[cfg.model](model_config)
     else:
         model = hf.import_hf(cfg.init_from, block_size=cfg.block_size, dropout=cfg.dropout).train()
     return batches, model.to(env.device)
@@ -360,67 +305,21 @@ def setup_env(cfg):
                compile=cfg.compile == 'on' or (cfg.compile == 'auto' and kind == 'cuda'))
 
 
-class RunStopped(RuntimeError):
-    """Training began and could not go on (a failed checkpoint write); the message says why."""
-
-
-def planned_model_config(cfg):
-    """M_1's model config, after the checks a run makes first, for --plan: nothing is trained,
-    nothing is written, and a dataset not yet prepared is described by its prepare.py."""
+def checked_request(cfg):
+    """Everything about cfg that can be checked before any work: the settings, the device, out_dir,
+    the checkpoint to resume and the data (a dataset not yet prepared is described by its
+    prepare.py). Returns (env, M_1's model config, the resume state or None)."""
     check_config(cfg)
     env = setup_env(cfg)
     check_out_dir(cfg)
-    if cfg.init_from == 'resume':
-        load_resume_state(cfg)
-    return model_config_of(cfg, planned_meta(cfg), env.world)[0]
-
-
-def settings_help(cls):
-    """'--key=default  meaning' for every field of the dataclass cls, read from its source: the
-    defaults as written there, the meanings from the comments beside them, the sections from the
-    comment lines between them."""
-    lines = []
-    for line in inspect.getsource(cls).splitlines()[2:]:
-        setting = re.match(r"\s+(\w+): \w+ = (.+?)(?:\s+# (.*))?$", line)
-        section = re.match(r"\s+# (.*)$", line)
-        if setting:
-            name, default, meaning = setting.groups()
-            lines.append(f"  --{name}={default}".ljust(34) + (meaning or ''))
-        elif section:
-            lines.append(f"{section.group(1)}:")
-    return '\n'.join(lines)
-
-
-def help_text(doc, flags, settings):
-    """What --help prints for each command: its docstring, its flags (flag: meaning), its settings."""
-    flag_lines = [textwrap.fill(meaning, 100, initial_indent=f"  {flag}".ljust(34), subsequent_indent=' ' * 34)
-                  for flag, meaning in flags.items()]
-    return '\n'.join([doc.strip(), '', 'flags:', *flag_lines, '',
-                      'settings (--key=value, a Python literal; default, then meaning):', settings])
-
-
-FLAGS = {'--resume': 'continue the run in out_dir exactly where it stopped (--init_from=resume)',
-         '--plan': "print each stage's level, shape, steps, tokens, lr and FLOPs, and the total against "
-                   "plain training of M_1; checks the request, trains nothing, writes nothing",
-         '--help, -h': 'this text'}
-
-
-def main(argv):
-    """Train as argv asks, or with --plan print what a run would train."""
-    if '--plan' in argv:
-        cfg = parse_args([a for a in argv if a != '--plan'])
-        print(plan_table(cfg, planned_model_config(cfg)))
-        return None
-    return run(parse_args(argv))
+    resume = load_resume_state(cfg) if cfg.init_from == 'resume' else None
+    return env, model_config_of(cfg, planned_meta(cfg), env.world)[0], resume
 
 
 def run(cfg):
     """Train as cfg says. Everything is checked before any work starts; only then are out_dir and
     DDP touched. Returns the finished VCycle (its .model is M_1)."""
-    check_config(cfg)
-    env = setup_env(cfg)
-    check_out_dir(cfg)
-    resume = load_resume_state(cfg) if cfg.init_from == 'resume' else None
+    env, _, resume = checked_request(cfg)
     prepare_builtin(cfg)
     batches, model = build_data_and_model(cfg, env)
     if env.ddp:
@@ -441,35 +340,30 @@ def run(cfg):
     try:
         cycle.run()
     except checkpoint.CheckpointError as e:
-        raise RunStopped(str(e)) from e
+        raise commandline.RunStopped(str(e)) from e
     finally:
         if env.ddp:
             torch.distributed.destroy_process_group()
     return cycle
 
 
-def command(argv, main, help):
-    """A command's entry (train.py, bench.py, sample.py): --help or -h prints `help`; else
-    main(argv), with the expected failures turned into one line on stderr and an exit status:
-    2 for a bad request (nothing was touched), 1 for a run that had to stop, 0 otherwise."""
-    if '--help' in argv or '-h' in argv:
-        print(help)
-        return 0
-    try:
-        main(argv)
-    except (ConfigError, DataError, checkpoint.CheckpointError, hf.HFError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (NonFiniteLoss, RunStopped) as e:
-        print(f"stopped: {e}", file=sys.stderr)
-        return 1
-    except Interrupted as e:
-        print(f"stopped: {e}", file=sys.stderr)
-    return 0
+FLAGS = {'--resume': 'continue the run in out_dir exactly where it stopped (--init_from=resume)',
+         '--plan': "print each stage's level, shape, steps, tokens, lr and FLOPs, and the total against "
+                   "plain training of M_1; checks the request, trains nothing, writes nothing",
+         '--help, -h': 'this text'}
+
+
+def main(argv):
+    """Train as argv asks, or with --plan print what a run would train."""
+    if '--plan' in argv:
+        cfg = parse_args([a for a in argv if a != '--plan'])
+        print(plan_table(cfg, checked_request(cfg)[1]))
+        return None
+    return run(parse_args(argv))
 
 
 def cli(argv):
-    return command(argv, main, help_text(__doc__, FLAGS, settings_help(Config)))
+    return commandline.command(argv, main, commandline.help_text(__doc__, FLAGS, commandline.settings_help(Config)))
 
 
 if __name__ == '__main__':

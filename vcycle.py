@@ -10,10 +10,10 @@ way down (down_steps = 0), each smaller level starting from its own initializati
 'own') and alpha = 1, it is plain growth (StackBERT, G_stack, bert2BERT): M_k trains from the
 start and the grown model never returns to a kept copy.
 
-Every stage gets its own warmup and a fresh AdamW, as in the paper (carry_optimizer=True maps
-AdamW's moments through the level change instead: coalesce.resize_moments). Only the last stage decays its learning rate (cosine, to min_lr_frac of the peak): what
-annealing gains does not survive a level change, so earlier stages hold their peak
-(decay_every_stage=True decays every stage but the way down instead). Batches are a pure
+Every stage gets its own warmup and a fresh AdamW, as in the paper (carry_optimizer maps AdamW's
+moments through the level change instead: moments.py). Only the last stage decays its learning
+rate (cosine, to min_lr_frac of the peak): what annealing gains does not survive a level change,
+so earlier stages hold their peak (decay_every_stage=True decays every stage but the way down). Batches are a pure
 function of the global iteration, so the baseline and a V-cycle see the same data in the same order.
 Every evaluation appends a line to out_dir/log.jsonl; checkpoints hold the position in the cycle
 (stage, step), the current model and optimizer, the kept copies and the RNG states, so a run
@@ -33,10 +33,10 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 import checkpoint
-from coalesce import (coalesce, decoalesce, interpolate, interpolate_moments, resize_moments, resized_config,
-                      split_unevenly)
+from coalesce import check_halving, coalesce, decoalesce, interpolate, resized_config, split_unevenly
 from data import seed_for
 from model import MODELS, accuracy_counts
+from moments import adam_moments, interpolate_moments, load_adam_moments, resize_moments
 
 LOG_FIELDS = ('level', 'phase', 'stage', 'step', 'iter', 'tokens', 'flops', 'train_loss', 'val_loss',
               'lr', 'time_s', 'tokens_per_s')
@@ -101,15 +101,33 @@ def lr_at(stage, step, min_lr_frac):
     return stage.peak_lr * (min_lr_frac + (1 - min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def level_change(cfg, level):
+    """The coalesce/decoalesce arguments of the change between `level` and `level` + 1."""
+    i = level - 1
+    return dict(width=cfg.coalesce_width[i], depth=cfg.coalesce_depth[i], depth_pairing=cfg.depth_pairing[i],
+                depth_copies=cfg.depth_copies[i])
+
+
+def level_configs(cfg, model_config):
+    """The model configs of M_1 .. M_k, each level the one above halved as its level change says."""
+    configs = [model_config]
+    for level in range(1, cfg.levels):
+        c, change = configs[-1], level_change(cfg, level)
+        try:
+            check_halving(c, change['width'], change['depth'])
+        except ValueError as e:
+            raise ValueError(f"levels={cfg.levels} needs level {level + 1} = level {level} halved ({c.n_layer} "
+                             f"layers, {c.n_head} heads, n_embd {c.n_embd}): {e}") from None
+        configs.append(resized_config(c, change['width'], change['depth'], shrink=True))
+    return configs
+
+
 def stage_costs(cfg, model_config):
     """[(stage, its model config, parameters, FLOPs)] for cfg's stages, from M_1's model config,
     counted as a run counts them, and the FLOPs of plain training of M_1 on the same tokens."""
-    model_cls = next(cls for cls, config_cls in MODELS.values() if type(model_config) is config_cls)
-    configs = [model_config]
-    for _ in range(cfg.levels - 1):
-        configs.append(resized_config(configs[-1], cfg.coalesce_width, cfg.coalesce_depth, shrink=True))
+    configs = level_configs(cfg, model_config)
     with torch.device('meta'):  # shapes only: nothing is allocated or initialized
-        models = [model_cls(c) for c in configs]
+        models = [MODELS[cfg.model](c) for c in configs]
     stages = plan_stages(cfg)
     costs = [(s, configs[s.level - 1], models[s.level - 1].num_params(),
               s.steps * models[s.level - 1].flops_per_token() * cfg.batch_tokens) for s in stages]
@@ -120,8 +138,7 @@ def plan_table(cfg, model_config):
     """What cfg's V-cycle will train, as text: each stage's level, shape, parameters, steps, tokens,
     peak lr, warmup, decay and FLOPs; the total, and the same tokens' cost for plain training of M_1."""
     costs, plain = stage_costs(cfg, model_config)
-    kind = next(k for k, (_, config_cls) in MODELS.items() if type(model_config) is config_cls)
-    lines = [f"{cfg.levels}-level {'V-cycle' if cfg.levels > 1 else 'plain training'} of a {kind.upper()}, "
+    lines = [f"{cfg.levels}-level {'V-cycle' if cfg.levels > 1 else 'plain training'} of a {cfg.model.upper()}, "
              f"{cfg.batch_tokens:,} tokens per step; FLOPs = steps x tokens x (6 N + 12 L d T) per token",
              f"{'stage':>5s} {'level':>5s} {'phase':6s} {'shape':>18s} {'params':>9s} {'steps':>7s} {'tokens':>14s} "
              f"{'peak lr':>8s} {'warmup':>6s} {'decay':>5s} {'FLOPs':>9s}"]
@@ -179,45 +196,26 @@ def evaluate(model, batches, cfg, env):
 def model_record(model):
     """The unwrapped module with its config, as plain data (loadable with weights_only=True). The
     tensors are the module's own, not copies: save them, or keep a module nothing trains again."""
-    kind = next(k for k, (cls, _) in MODELS.items() if type(model) is cls)
-    return {'kind': kind, 'config': asdict(model.config), 'state': model.state_dict()}
+    return {'kind': model.KIND, 'config': asdict(model.config), 'state': model.state_dict()}
 
 
 def model_from_record(record, device):
-    cls, config_cls = MODELS[record['kind']]
+    cls = MODELS[record['kind']]
     with torch.device('meta'):
-        model = cls(config_cls(**record['config']))
+        model = cls(cls.CONFIG(**record['config']))
     model.load_state_dict(record['state'], assign=True)
     return model.to(device)
 
 
 def fresh_model(model, cfg, level, device):
-    """A newly initialized model of model's class, one level down (halved as cfg says), drawn from
-    its own seed (cfg.seed and the level), without touching the global random state."""
-    config = resized_config(model.config, cfg.coalesce_width, cfg.coalesce_depth, shrink=True)
+    """A newly initialized model of model's class for `level`, the one below model's (halved as
+    cfg says), drawn from its own seed (cfg.seed and the level), without touching the global
+    random state."""
+    change = level_change(cfg, level - 1)
+    config = resized_config(model.config, change['width'], change['depth'], shrink=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed_for(cfg.seed, level))
         return type(model)(config).to(device)
-
-
-def adam_moments(model, optimizer):
-    """AdamW's state by parameter name: {name: {'exp_avg', 'exp_avg_sq', 'step'}}. A stage of 0 steps
-    (plain growth's way down) leaves no state: zeros at step 0, which AdamW treats as a fresh start."""
-    def state(p):
-        if p in optimizer.state:
-            return dict(optimizer.state[p])
-        return {'step': torch.tensor(0.0), 'exp_avg': torch.zeros_like(p), 'exp_avg_sq': torch.zeros_like(p)}
-    return {name: state(p) for name, p in model.named_parameters()}
-
-
-def load_adam_moments(model, optimizer, moments):
-    """Put moments (by parameter name, as adam_moments gives them) into a fresh AdamW of model, cast
-    to each parameter's dtype and device; the step count keeps its own (CPU, or the device when fused)."""
-    for name, p in model.named_parameters():
-        state = moments[name]
-        step = state['step'].to(p.device if optimizer.defaults.get('fused') else state['step'].device)
-        optimizer.state[p] = {'step': step.float().clone(), 'exp_avg': state['exp_avg'].to(p.device, p.dtype),
-                              'exp_avg_sq': state['exp_avg_sq'].to(p.device, p.dtype)}
 
 
 @dataclass
@@ -250,7 +248,6 @@ class VCycle:
         self.stages = plan_stages(cfg)
         self.accum = cfg.batch_tokens // model.seq_len // (cfg.micro_batch * env.world)
         self.progress, self.model, self.optimizer_state = Progress(), model, None
-        self.carried = None  # Adam's state mapped through a level change, for the next stage
         if resume is not None:
             self.restore(resume)
         self.resumed_at = (self.progress.stage, self.progress.step) if resume is not None else None
@@ -271,10 +268,11 @@ class VCycle:
             for i, stage in enumerate(self.stages):
                 if i < self.progress.stage:
                     continue  # finished before a resume
+                carried = None
                 if i > self.progress.stage:
-                    self.change_level(self.stages[i - 1], stage, optimizer)
+                    carried = self.change_level(self.stages[i - 1], stage, optimizer)
                     self.progress.stage, self.progress.step, self.optimizer_state = i, 0, None
-                optimizer = self.train_stage(stage)
+                optimizer = self.train_stage(stage, carried)
         finally:
             self.bar.close()
             for s, h in old_handlers.items():
@@ -282,44 +280,47 @@ class VCycle:
         return self.model
 
     def change_level(self, previous, stage, optimizer):
-        """Coalesce on the way down; interpolate the kept copy with the de-coalesced model on the way up.
-        With carry_optimizer, Adam's moments go through the same operators (coalesce.resize_moments)
-        and are interpolated alongside the weights (coalesce.interpolate_moments)."""
+        """Coalesce on the way down; on the way up, interpolate the kept copy with the de-coalesced
+        model. With carry_optimizer, returns Adam's moments mapped through the same operators
+        (moments.resize_moments) and interpolated alongside the weights, for the next stage; else None."""
         t0 = time.perf_counter()
         cfg, p = self.cfg, self.progress
-        resize = dict(width=cfg.coalesce_width, depth=cfg.coalesce_depth, depth_pairing=cfg.depth_pairing,
-                      depth_copies=cfg.depth_copies)
-        moments = adam_moments(self.model, optimizer) if cfg.carry_optimizer else None
+        upper = min(previous.level, stage.level)  # the change is between levels upper and upper + 1
+        resize, i = level_change(cfg, upper), upper - 1
+        moments = adam_moments(self.model, optimizer) if cfg.carry_optimizer[i] else None
+        carried = None
         if stage.level > previous.level:   # down: keep M_l, train M_{l+1} = coalesce(M_l)
-            p.kept[previous.level] = dict(model_record(self.model), moments=moments)
+            p.kept[upper] = dict(model_record(self.model), moments=moments)
             if moments is not None:
-                self.carried = resize_moments(self.model, moments, shrink=True, **resize)
-            if previous.steps == 0 and cfg.small_init == 'own':  # plain growth: M_{l+1} from its own init
+                carried = resize_moments(self.model, moments, shrink=True, **resize)
+            if previous.steps == 0 and cfg.small_init[i] == 'own':  # plain growth: M_{l+1} from its own init
                 self.model = fresh_model(self.model, cfg, stage.level, self.env.device)
             else:
                 self.model = coalesce(self.model, **resize)
         else:                              # up: M_l = (1 - alpha) M_l,kept + alpha decoalesce(M_{l+1})
-            record, alpha = p.kept.pop(stage.level), cfg.alpha[stage.level - 1]
+            record, alpha = p.kept.pop(upper), cfg.alpha[i]
             kept = model_from_record(record, self.env.device)
             if moments is not None:
                 grown_moments = resize_moments(self.model, moments, shrink=False, **resize)
-                self.carried = interpolate_moments(record['moments'], grown_moments, alpha)
+                carried = interpolate_moments(record['moments'], grown_moments, alpha)
             grown = decoalesce(self.model, **resize)
-            if cfg.coalesce_width and (cfg.split_skew or cfg.split_noise):
+            if resize['width'] and (cfg.split_skew[i] or cfg.split_noise[i]):
                 noise = torch.Generator().manual_seed(seed_for(cfg.seed, stage.level))  # the same on resume
-                grown = split_unevenly(grown, cfg.split_skew, cfg.split_noise, noise)
+                grown = split_unevenly(grown, cfg.split_skew[i], cfg.split_noise[i], noise)
             self.model = interpolate(kept, grown, alpha)
         p.time_s += time.perf_counter() - t0
+        return carried
 
-    def train_stage(self, stage):
+    def train_stage(self, stage, carried=None):
+        """Train the current model through `stage` (from the step it is at); carried: Adam's
+        moments from the level change before it, if any. Returns the stage's optimizer."""
         cfg, env, p = self.cfg, self.env, self.progress
         model = self.model
         runner, optimizer = prepare_for_training(model, cfg, env)
         if self.optimizer_state is not None:  # resuming
             optimizer.load_state_dict(self.optimizer_state)
-        elif self.carried is not None:        # carried through the level change
-            load_adam_moments(model, optimizer, self.carried)
-            self.carried = None
+        elif carried is not None:             # carried through the level change
+            load_adam_moments(model, optimizer, carried)
         flops_per_step = model.flops_per_token() * cfg.batch_tokens
         self.bar.set_description(f"level {stage.level} {stage.phase}")
         while p.step < stage.steps:

@@ -15,6 +15,7 @@ coalesce_width, coalesce_depth = False, True
 down_steps = (100,)
 up_steps = (500, 900)
 lr = (5.6e-3, 8.4e-3)
+baseline_lr = 5.6e-3  # plain training's best on this model and budget (swept over 3 seeds, README)
 warmup, transition_warmup = 50, (30,)
 alpha = (0.75,)
 depth_pairing = 'stack'

@@ -25,6 +25,11 @@ class DataError(ValueError):
     """A dataset that is missing or unusable; the message says how to fix it."""
 
 
+def dataset_path(name):
+    """The folder of the dataset `name`: a path if it holds a '/', else a folder under data/."""
+    return Path(name) if '/' in name else DATA_DIR / name
+
+
 def write_atomically(path, write):
     """write(file) into a temporary file, then rename it over path: readers (and other DDP ranks
     preparing the same data) never see a half-written file."""

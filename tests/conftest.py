@@ -1,13 +1,26 @@
+"""Fixtures and helpers shared by the tests: a tiny corpus and image set, tiny models with every
+parameter random, train.py arguments for a tiny GPT, reading runs back, killing runs on cue."""
+import json
+import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import checkpoint  # noqa: E402
 from data import write_meta, write_tokens  # noqa: E402
+from model import BERT, GPT, ViT, BERTConfig, GPTConfig, ViTConfig  # noqa: E402
+
+ARCHS = ['gpt', 'bert', 'vit']
+MODES = {'width': (True, False), 'depth': (False, True), 'both': (True, True)}
+PAIRINGS = ['stack', 'adjacent']
+# (mode, depth pairing, depth copies) worth testing: width alone ignores the last two
+RESIZES = [('width', 'stack', 'half')] + [(mode, pairing, copies) for mode in ('depth', 'both')
+                                          for pairing in PAIRINGS for copies in ('half', 'full')]
 
 
 @pytest.fixture(scope='session')
@@ -40,7 +53,6 @@ def tiny_args(corpus, out_dir, **overrides):
 
 
 def weights(path):
-    import checkpoint
     return checkpoint.load(path)['state']
 
 
@@ -50,8 +62,43 @@ def max_abs_diff(a, b):
 
 
 def read_log(out_dir):
-    import json
     return [json.loads(line) for line in (Path(out_dir) / 'log.jsonl').read_text().splitlines()]
 
 
-__all__ = ['tiny_args', 'weights', 'max_abs_diff', 'read_log', 'np']
+def make(arch, n_layer=4, n_head=4, n_embd=32, seed=0):
+    """A small model with every parameter random (biases and LayerNorms too), so that no invariant
+    holds by accident of an all-zero or all-one initialization."""
+    torch.manual_seed(seed)
+    if arch == 'gpt':
+        m = GPT(GPTConfig(block_size=16, vocab_size=37, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
+    elif arch == 'bert':
+        m = BERT(BERTConfig(block_size=16, vocab_size=37, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
+    else:
+        m = ViT(ViTConfig(image_size=8, patch_size=4, in_channels=3, n_classes=5,
+                          n_layer=n_layer, n_head=n_head, n_embd=n_embd))
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            p.copy_(torch.randn_like(p) * 0.3 + (1.0 if 'ln' in name and name.endswith('weight') else 0.0))
+    return m.eval()
+
+
+def inputs(arch, batch=3):
+    g = torch.Generator().manual_seed(1)
+    if arch == 'vit':
+        return torch.randn(batch, 3, 8, 8, generator=g)
+    return torch.randint(36, (batch, 16), generator=g)
+
+
+def run_until(where, at, signame, args):
+    """train.py with args in a subprocess that sends itself a signal at a point (tests/killable_run.py)."""
+    return subprocess.run([sys.executable, str(ROOT / 'tests/killable_run.py'), where, str(at), signame, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def assert_same_run(out, reference):
+    """Two runs ended bitwise alike: every level's weights, and the log but for wall time."""
+    for level in (1, 2):
+        a, b = weights(out / f'model_level{level}.pt'), weights(reference / f'model_level{level}.pt')
+        assert all(torch.equal(a[k], b[k]) for k in a), f'level {level} weights differ'
+    timeless = lambda log: [{k: v for k, v in r.items() if k not in ('time_s', 'tokens_per_s')} for r in log]
+    assert timeless(read_log(out)) == timeless(read_log(reference))

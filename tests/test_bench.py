@@ -1,4 +1,5 @@
-"""bench.py: first reach, the frontier, seed aggregation, the growth setting, a tiny end-to-end bench."""
+"""bench.py and report.py: first reach, the frontier, seed aggregation, the growth setting, a tiny
+end-to-end bench, and the report re-read from its results."""
 import ast
 import json
 import math
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 import bench
+import report
 import train
 from coalesce import coalesce, decoalesce
 from conftest import read_log, tiny_args
@@ -22,33 +24,33 @@ def rec(level, stage, flops, time_s, val, tokens=0):
 def test_first_reach_interpolates_on_the_full_model_only():
     log = [rec(1, 0, 0, 0, 5.0), rec(2, 1, 10, 1, 1.0),          # the small model is below target: ignored
            rec(1, 2, 20, 2, 3.0), rec(1, 2, 40, 6, 1.0)]
-    assert bench.first_reach(log, 2.0) == (30.0, 4.0)             # halfway between the last two
-    assert bench.first_reach(log, 0.5) is None
+    assert report.first_reach(log, 2.0) == (30.0, 4.0)             # halfway between the last two
+    assert report.first_reach(log, 0.5) is None
 
 
 def test_frontier_cost_interpolates_on_log_cost():
     # budgets 1e12 -> 2.0, 4e12 -> 1.0, 16e12 -> 0.5: a loss of 1.5 lies halfway between the first two
     # on log FLOPs, so it costs sqrt(1e12 * 4e12) = 2e12
     points = [(4e12, 1.0), (1e12, 2.0), (16e12, 0.5)]
-    assert bench.frontier_cost(points, 1.5) == pytest.approx(2e12)
-    assert bench.frontier_cost(points, 0.75) == pytest.approx(8e12)
-    assert bench.frontier_cost(points, 1.0) == pytest.approx(4e12)
-    assert bench.frontier_cost(points, 2.0) == pytest.approx(1e12)
-    assert bench.frontier_cost(points, 2.5) is None and bench.frontier_cost(points, 0.4) is None  # never extrapolated
+    assert report.frontier_cost(points, 1.5) == pytest.approx(2e12)
+    assert report.frontier_cost(points, 0.75) == pytest.approx(8e12)
+    assert report.frontier_cost(points, 1.0) == pytest.approx(4e12)
+    assert report.frontier_cost(points, 2.0) == pytest.approx(1e12)
+    assert report.frontier_cost(points, 2.5) is None and report.frontier_cost(points, 0.4) is None  # never extrapolated
     # a larger budget that ended higher is not on the frontier: 1.0 is bought by 4e12 already
-    assert bench.frontier_cost(points + [(8e12, 1.2)], 0.75) == pytest.approx(8e12)
+    assert report.frontier_cost(points + [(8e12, 1.2)], 0.75) == pytest.approx(8e12)
     # an arm at 1e12 FLOPs reaching 1.5 saves 1 - 1e12 / 2e12 = 50%
-    assert bench.saving_pct(1e12, bench.frontier_cost(points, 1.5)) == pytest.approx(50.0)
-    assert bench.saving_pct(1e12, None) is None
+    assert report.saving_pct(1e12, report.frontier_cost(points, 1.5)) == pytest.approx(50.0)
+    assert report.saving_pct(1e12, None) is None
 
 
 def test_median_range_ranks_missing_figures_lowest():
-    assert bench.median_range([3.0, 1.0, 2.0]) == (2.0, 1.0, 3.0)
-    assert bench.median_range([4.0, 1.0, 2.0, 3.0]) == (2.5, 1.0, 4.0)
-    assert bench.median_range([5.0, None, 2.0]) == (2.0, None, 5.0)       # one seed not reached
-    assert bench.median_range([5.0, None, None]) == (None, None, 5.0)      # most seeds not reached
-    assert bench.median_range([5.0, None, 2.0, 3.0]) == (2.5, None, 5.0)
-    assert bench.median_range([5.0, None, 2.0, None]) == (None, None, 5.0)
+    assert report.median_range([3.0, 1.0, 2.0]) == (2.0, 1.0, 3.0)
+    assert report.median_range([4.0, 1.0, 2.0, 3.0]) == (2.5, 1.0, 4.0)
+    assert report.median_range([5.0, None, 2.0]) == (2.0, None, 5.0)       # one seed not reached
+    assert report.median_range([5.0, None, None]) == (None, None, 5.0)      # most seeds not reached
+    assert report.median_range([5.0, None, 2.0, 3.0]) == (2.5, None, 5.0)
+    assert report.median_range([5.0, None, 2.0, None]) == (None, None, 5.0)
 
 
 def test_aggregate_over_seeds():
@@ -58,7 +60,7 @@ def test_aggregate_over_seeds():
     rows = {1: [row('a', 1.0, 30.0, 20.0), row('b', 2.0, -5.0, None)],
             2: [row('a', 1.2, 40.0, None), row('b', 2.2, 5.0, None)],
             3: [row('a', 1.1, 35.0, 25.0), row('b', 2.1, 0.0, 1.0)]}
-    a, b = bench.aggregate(rows)
+    a, b = report.aggregate(rows)
     assert a['name'] == 'a' and a['seeds'] == 3 and a['first_reached'] == 2
     assert a['final_val_loss'] == dict(median=1.1, min=1.0, max=1.2)
     assert a['flops_saved_pct'] == dict(median=35.0, min=30.0, max=40.0)
@@ -69,7 +71,7 @@ def test_aggregate_over_seeds():
 def test_tokens_per_s_by_level():
     log = [rec(1, 0, 0, 0, 5, tokens=0), rec(1, 0, 0, 2, 4, tokens=100), rec(2, 1, 0, 2, 4, tokens=100),
            rec(2, 1, 0, 3, 3, tokens=400), rec(1, 2, 0, 3, 3, tokens=400), rec(1, 2, 0, 5, 2, tokens=500)]
-    assert bench.tokens_per_s_by_level(log) == {1: 200 / 4, 2: 300.0}
+    assert report.tokens_per_s_by_level(log) == {1: 200 / 4, 2: 300.0}
 
 
 @pytest.mark.parametrize('levels, down, up', [(2, '6', '8,10'), (3, '4,3', '5,6,7')])
@@ -82,10 +84,11 @@ def test_growth_is_the_same_cycle_without_the_way_down(tiny_corpus, tmp_path, le
         assert stages == [(1, 'down', 0, 0), (2, 'bottom', 10, 2), (1, 'up', 14, 3)]
     else:
         assert stages == [(1, 'down', 0, 0), (2, 'down', 0, 0), (3, 'bottom', 7, 2), (2, 'up', 9, 3), (1, 'up', 9, 3)]
-    assert growth.alpha == (1.0,) * (levels - 1) and growth.small_init == 'own'
-    assert growth.split_noise == bench.GROWTH_SPLIT_NOISE  # width grows: break the copies' symmetry
-    assert bench.growth_of(replace(cfg, coalesce_width=False)).split_noise == 0.0
-    assert bench.growth_of(replace(cfg, split_noise=0.3)).split_noise == 0.3
+    changes = levels - 1
+    assert growth.alpha == (1.0,) * changes and growth.small_init == ('own',) * changes
+    assert growth.split_noise == (bench.GROWTH_SPLIT_NOISE,) * changes  # width grows: break the copies' symmetry
+    assert bench.growth_of(replace(cfg, coalesce_width=(False,) * changes)).split_noise == (0.0,) * changes
+    assert bench.growth_of(replace(cfg, split_noise=(0.3,) * changes)).split_noise == (0.3,) * changes
     assert bench.total_steps(growth) == bench.total_steps(cfg)
     step_flops = {s.level: 0 for s in plan_stages(cfg)}
     for stages_of, sign in ((plan_stages(cfg), 1), (plan_stages(growth), -1)):
@@ -99,7 +102,7 @@ def test_growth_trains_the_small_model_from_the_start(tiny_corpus, tmp_path, sma
     """M_1 takes no step before the level change: M_2 starts from its own initialization (growth's
     default) or from coalesce(M_1's init), and M_1 restarts from decoalesce(M_2) alone (alpha = 1)."""
     cfg = replace(bench.growth_of(train.parse_args(tiny_args(tiny_corpus, tmp_path, down_steps=6, up_steps='8,10'))),
-                  small_init=small_init)
+                  small_init=(small_init,))
     train.run(cfg)
     log = read_log(tmp_path)
     assert [(r['level'], r['iter']) for r in log if r['level'] == 1][0] == (1, 0)
@@ -107,16 +110,15 @@ def test_growth_trains_the_small_model_from_the_start(tiny_corpus, tmp_path, sma
     assert not any(r['level'] == 1 and 0 < r['iter'] < 10 for r in log)
     env = train.setup_env(cfg)
     batches, fresh = train.build_data_and_model(cfg, env)
-    small_start = coalesce(fresh, width=cfg.coalesce_width, depth=cfg.coalesce_depth) if small_init == 'coalesce' \
-        else fresh_model(fresh, cfg, 2, 'cpu')
-    other_start = fresh_model(fresh, cfg, 2, 'cpu') if small_init == 'coalesce' \
-        else coalesce(fresh, width=cfg.coalesce_width, depth=cfg.coalesce_depth)
+    halving = dict(width=cfg.coalesce_width[0], depth=cfg.coalesce_depth[0])
+    small_start = coalesce(fresh, **halving) if small_init == 'coalesce' else fresh_model(fresh, cfg, 2, 'cpu')
+    other_start = fresh_model(fresh, cfg, 2, 'cpu') if small_init == 'coalesce' else coalesce(fresh, **halving)
     bottom_first = next(r for r in log if r['level'] == 2)
     assert evaluate(small_start, batches, cfg, env)['val'] == pytest.approx(bottom_first['val_loss'], abs=1e-6)
     assert evaluate(other_start, batches, cfg, env)['val'] != pytest.approx(bottom_first['val_loss'], abs=1e-3)
     small_end = model_from_record(torch.load(tmp_path / 'model_level2.pt'), 'cpu')
     up_first = next(r for r in log if r['phase'] == 'up')
-    grown = decoalesce(small_end, width=cfg.coalesce_width, depth=cfg.coalesce_depth)
+    grown = decoalesce(small_end, **halving)
     assert evaluate(grown, batches, cfg, env)['val'] == pytest.approx(up_first['val_loss'], abs=1e-6)
 
 
@@ -132,7 +134,7 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12', eval_interval=2)
     recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
     real_run = train.run
-    results = bench.main([str(recipe), '--baseline_lr=3e-3', '--seeds=2'])
+    results = bench.main([str(recipe), '--baseline_lr=3e-3', '--n_seeds=2'])
     saved = json.loads((tmp_path / 'bench' / 'results.json').read_text())
     assert saved['seeds'] == [1337, 1338] and list(saved['logs']) == ['1337', '1338']
     names = [s['name'] for s in saved['summary']]
@@ -147,7 +149,7 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
         assert min(p['val_loss'] for p in frontier) <= min(log[-1]['val_loss'] for log in logs.values())
         for row in saved['rows'][seed]:
             points = [(p['flops'], p['val_loss']) for p in frontier]
-            expected = bench.saving_pct(row['total_flops'], bench.frontier_cost(points, row['final_val_loss']))
+            expected = report.saving_pct(row['total_flops'], report.frontier_cost(points, row['final_val_loss']))
             assert row['flops_saved_pct'] == (pytest.approx(expected) if expected is not None else None)
     # the summary is the median over the two seeds' rows
     vcycle = results['summary'][1]
@@ -156,7 +158,7 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     assert math.isfinite(vcycle['flops_saved_pct']['median'])
     # run again: every run is finished, so it is read, not trained, and the figures are the same
     monkeypatch.setattr(train, 'run', lambda cfg: pytest.fail(f'trained {cfg.out_dir} again'))
-    again = bench.main([str(recipe), '--baseline_lr=3e-3', '--seeds=2'])
+    again = bench.main([str(recipe), '--baseline_lr=3e-3', '--n_seeds=2'])
     assert again['summary'] == results['summary'] and again['frontiers'] == results['frontiers']
     # another recipe on the same M_1 with the same steps, in the same out_dir: its arms train in
     # their own folders and the baseline is read, shared
@@ -164,9 +166,15 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     other.write_text(recipe.read_text() + "coalesce_width = True\nsplit_noise = 0.1\ncarry_optimizer = True\n")
     trained = []
     monkeypatch.setattr(train, 'run', lambda cfg: trained.append(Path(cfg.out_dir).name) or real_run(cfg))
-    shared = bench.main([str(other), '--baseline_lr=3e-3', '--seeds=1'])
+    shared = bench.main([str(other), '--baseline_lr=3e-3'])
     assert 'baseline' not in trained and {'V-cycle_2_levels_tiny_wide', 'growth_tiny_wide'} <= set(trained)
     assert shared['logs'][1337]['baseline, lr 0.003'] == results['logs'][1337]['baseline, lr 0.003']
+    # the report alone, from results.json, gives the same figures without training
+    monkeypatch.setattr(train, 'run', lambda cfg: pytest.fail('report.py trained'))
+    (tmp_path / 'bench' / 'loss.png').unlink(missing_ok=True)
+    assert report.main([str(tmp_path / 'bench')]) is None
+    reread = json.loads((tmp_path / 'bench' / 'results.json').read_text())
+    assert reread['summary'] == json.loads(json.dumps(shared['summary']))
 
 
 def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
@@ -177,7 +185,7 @@ def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     arms = dict(bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], None))
     assert 'ablation: depth-only (tiny)' not in arms and 'ablation: alpha-0.75 (tiny)' not in arms  # the main cycle itself
     assert arms['ablation: alpha-1 (tiny)'].alpha == (1.0,) and arms['ablation: alpha-1 (tiny)'].lr == cfg.lr
-    assert arms['ablation: width-only (tiny)'].coalesce_width and not arms['ablation: width-only (tiny)'].coalesce_depth
+    assert (arms['ablation: width-only (tiny)'].coalesce_width, arms['ablation: width-only (tiny)'].coalesce_depth) == ((True,), (False,))
     assert arms['ablation: lr-x0.7 (tiny)'].lr == (7e-4, 1.4e-3)
     assert arms['ablation: lr-small-x2 (tiny)'].lr == (1e-3, 4e-3)
     half, double = arms['ablation: E_a-half (tiny)'], arms['ablation: E_a-double (tiny)']
@@ -189,8 +197,9 @@ def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
         bench.ablation_arms(cfg, str(recipe), [], ['alpha-2'])
 
 
-@pytest.mark.parametrize('argv, message', [(['--seeds=0'], 'must be a count'), (['--seeds=1,1'], 'distinct'),
-                                           (['--seeds=x'], 'must be a count')])
+@pytest.mark.parametrize('argv, message', [(['--n_seeds=0'], 'n_seeds must be at least 1'),
+                                           (['--n_seeds=x'], 'n_seeds must be int'),
+                                           (['--seeds=5'], "unknown key 'seeds'")])
 def test_bad_seeds(argv, message):
     with pytest.raises(train.ConfigError, match=message):
-        bench.parse_bench_args(argv)
+        bench.main(argv)

@@ -52,7 +52,7 @@ def test_plan_counts_the_flops_a_run_logs(tiny_corpus, tmp_path, capsys):
         capsys.readouterr()
         logged = read_log(tmp_path / f'run{levels}')[-1]['flops']
         cfg = train.parse_args(args + ['--overwrite'])
-        assert sum(flops for *_, flops in stage_costs(cfg, train.planned_model_config(cfg))[0]) == logged
+        assert sum(flops for *_, flops in stage_costs(cfg, train.checked_request(cfg)[1])[0]) == logged
         assert plan_total(planned) == pytest.approx(logged, rel=1e-3)  # as printed, to 4 digits
         assert len([line for line in planned.splitlines() if re.match(r'\s+\d+\s+\d+ (down|bottom|up)', line)]) \
             == 2 * levels - 1
@@ -70,11 +70,13 @@ def test_plan_of_the_recipes(recipe, tmp_path, capsys):
     first = {'gpt': 'GPT', 'bert': 'BERT', 'vit': 'VIT'}[cfg.model]
     assert f'{cfg.levels}-level V-cycle of a {first}' in text and not (tmp_path / 'out').exists()
     vocab = {'stdlib': 256, 'tinystories': 50257}.get(cfg.dataset)
+    shapes = [(cfg.n_layer, cfg.n_embd)]  # (L, d) of each level
+    for width, depth in zip(cfg.coalesce_width, cfg.coalesce_depth):
+        L, d = shapes[-1]
+        shapes.append((L // 2 if depth else L, d // 2 if width else d))
     expected = 0
     for stage in plan_stages(cfg):
-        shrink = 2 ** (stage.level - 1)
-        L = cfg.n_layer // (shrink if cfg.coalesce_depth else 1)
-        d = cfg.n_embd // (shrink if cfg.coalesce_width else 1)
+        L, d = shapes[stage.level - 1]
         if cfg.model == 'vit':
             T, embed = (16 // cfg.patch_size) ** 2 + 1, 3 * cfg.patch_size ** 2 * d + d + d + (d + 1) * 10
         else:
@@ -83,7 +85,7 @@ def test_plan_of_the_recipes(recipe, tmp_path, capsys):
             embed = V * d + (d * d + d + 2 * d + V if cfg.model == 'bert' else 0)
         n = L * (12 * d * d + 13 * d) + 2 * d + embed  # blocks, ln_f, embeddings and heads (no positions)
         expected += stage.steps * cfg.batch_tokens * (6 * n + 12 * L * d * T)
-    assert sum(flops for *_, flops in stage_costs(cfg, train.planned_model_config(cfg))[0]) == expected
+    assert sum(flops for *_, flops in stage_costs(cfg, train.checked_request(cfg)[1])[0]) == expected
     assert plan_total(text) == pytest.approx(expected, rel=1e-3)
 
 

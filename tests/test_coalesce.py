@@ -4,45 +4,15 @@ import torch
 
 from coalesce import (coalesce, decoalesce, depth_matrices, interpolate, merge_matrices, split_unevenly,
                       width_matrices)
-from model import BERT, GPT, ViT, BERTConfig, GPTConfig, ViTConfig
-
-ARCHS = ['gpt', 'bert', 'vit']
-MODES = {'width': (True, False), 'depth': (False, True), 'both': (True, True)}
-PAIRINGS = ['stack', 'adjacent']
-
-
-def make(arch, n_layer=4, n_head=4, n_embd=32, seed=0):
-    """A small model with every parameter random (biases and LayerNorms too), so that no invariant
-    holds by accident of an all-zero or all-one initialization."""
-    torch.manual_seed(seed)
-    if arch == 'gpt':
-        m = GPT(GPTConfig(block_size=16, vocab_size=37, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
-    elif arch == 'bert':
-        m = BERT(BERTConfig(block_size=16, vocab_size=37, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
-    else:
-        m = ViT(ViTConfig(image_size=8, patch_size=4, in_channels=3, n_classes=5,
-                          n_layer=n_layer, n_head=n_head, n_embd=n_embd))
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            p.copy_(torch.randn_like(p) * 0.3 + (1.0 if 'ln' in name and name.endswith('weight') else 0.0))
-    return m.eval()
-
-
-def inputs(arch, batch=3):
-    g = torch.Generator().manual_seed(1)
-    if arch == 'vit':
-        return torch.randn(batch, 3, 8, 8, generator=g)
-    return torch.randint(36, (batch, 16), generator=g)
-
+from conftest import ARCHS, MODES, PAIRINGS, RESIZES, inputs, make
+from model import GPT, GPTConfig
 
 def max_diff(a, b):
     return max((p - q).abs().max().item() for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 @pytest.mark.parametrize('arch', ARCHS)
-@pytest.mark.parametrize('mode', MODES)
-@pytest.mark.parametrize('pairing', PAIRINGS)
-@pytest.mark.parametrize('copies', ['half', 'full'])
+@pytest.mark.parametrize('mode, pairing, copies', RESIZES)
 def test_coalesce_inverts_decoalesce(arch, mode, pairing, copies):
     width, depth = MODES[mode]
     resize = dict(width=width, depth=depth, depth_pairing=pairing, depth_copies=copies)

@@ -79,7 +79,7 @@ CASES = {
     'missing dataset': (dict(dataset='/no/such/dataset'), "dataset '/no/such/dataset' not found"),
     'no steps': (dict(up_steps='0,3'), 'every entry of up_steps must be >= 1'),
     'negative steps': (dict(down_steps=-1), 'every entry of down_steps must be >= 0'),
-    'unknown small init': (dict(small_init='random'), "small_init must be 'coalesce' or 'own'"),
+    'unknown small init': (dict(small_init='random'), "small_init must be one of ('coalesce', 'own')"),
 }
 
 

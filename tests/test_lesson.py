@@ -1,6 +1,7 @@
 """lesson.ipynb: its code runs top to bottom (short), and it is committed with its outputs and pictures."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -39,4 +40,5 @@ def test_the_lesson_is_committed_with_its_outputs():
     assert not [o for o in outputs if o['output_type'] == 'error']
     assert sum('image/png' in o.get('data', {}) for o in outputs) >= 3  # the matrices, alpha, the V-cycle
     markdown = ''.join(''.join(c['source']) for c in json.loads(NOTEBOOK.read_text())['cells'])
-    assert markdown.count('<details>') == 3  # three exercises, answers hidden
+    exercises = re.findall(r'^\*\*\d+\.\*\*', markdown.split('## 6. Exercises')[-1], flags=re.M)
+    assert exercises and markdown.count('<details>') == markdown.count('</details>') == len(exercises)  # each answered, hidden

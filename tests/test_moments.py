@@ -1,5 +1,5 @@
-"""Adam's state through the operators (coalesce.resize_moments): the gradient maps are the exact
-adjoints, the moments make exact round trips, and a carried run resumes bitwise."""
+"""Adam's state through the operators (moments.py): the gradient maps are the exact adjoints, the
+moments make exact round trips, and a carried run resumes bitwise."""
 import signal
 
 import pytest
@@ -7,11 +7,9 @@ import torch
 
 import checkpoint
 import train
-from coalesce import decoalesce, interpolate_moments, resize_moments, resize_state
-from conftest import read_log, tiny_args, weights
-from test_coalesce import ARCHS, MODES, PAIRINGS, inputs, make
-from test_resume import assert_same_run, run_until
-from vcycle import adam_moments
+from coalesce import decoalesce, resize_state
+from conftest import ARCHS, MODES, RESIZES, assert_same_run, inputs, make, read_log, run_until, tiny_args, weights
+from moments import adam_moments, gradient_map, interpolate_moments, resize_moments
 
 
 def loss_of(model, arch, x):
@@ -28,8 +26,8 @@ def gradients(model, arch, x):
     return {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
-def width_only(model, shrink, state, adjoint=True):
-    return resize_state(model, state, width=True, depth=False, depth_pairing='stack', shrink=shrink, adjoint=adjoint)
+def width_only(model, shrink, tensors):
+    return gradient_map(model, tensors, width=True, depth=False, depth_pairing='stack', shrink=shrink)
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -45,8 +43,8 @@ def test_gradient_maps_are_exact_for_width_decoalescing(arch):
     assert max((down[k] - g[k]).abs().max().item() for k in g) <= 1e-12
     assert max((up[k] - g_big[k]).abs().max().item() for k in g_big) <= 1e-12
     assert max(t.abs().max().item() for t in g.values()) > 1e-2  # real gradients
-    # a wrong map fails: the weights' own map (no adjoint) does not carry gradients
-    weight_map = width_only(small, False, g, adjoint=False)
+    # a wrong map fails: the weights' own map (not its adjoint) does not carry gradients
+    weight_map = resize_state(small, g, width=True, depth=False, depth_pairing='stack', shrink=False)
     assert max((weight_map[k] - g_big[k]).abs().max().item() for k in g_big) > 1e-3
 
 
@@ -59,9 +57,7 @@ def random_moments(model, seed=0):
 
 
 @pytest.mark.parametrize('arch', ARCHS)
-@pytest.mark.parametrize('mode', MODES)
-@pytest.mark.parametrize('pairing', PAIRINGS)
-@pytest.mark.parametrize('copies', ['half', 'full'])
+@pytest.mark.parametrize('mode, pairing, copies', RESIZES)
 def test_moments_round_trip(arch, mode, pairing, copies):
     """Growing then shrinking gives Adam's moments back exactly (D^T C^T = (C D)^T = I)."""
     width, depth = MODES[mode]
@@ -151,15 +147,6 @@ def test_carry_after_no_steps_down_starts_like_a_fresh_optimizer(tiny_corpus, tm
         return [(r['iter'], r['train_loss'], r['val_loss']) for r in log if r['level'] == 2]
     assert len(small_model(carried)) > 2 and small_model(carried) == small_model(fresh)
     assert carried[-1]['val_loss'] != fresh[-1]['val_loss']
-
-
-def test_kept_copy_holds_its_moments(tiny_corpus, tmp_path):
-    args = tiny_args(tiny_corpus, tmp_path, **CARRY)
-    assert run_until('step', 12, 'SIGKILL', args).returncode == -signal.SIGKILL
-    kept = checkpoint.load(tmp_path / 'ckpt.pt')['progress']['kept'][1]
-    assert kept['config']['n_embd'] == 32 and set(kept['moments']) == set(kept['state'])
-    assert kept['moments']['wte.weight']['exp_avg_sq'].shape == kept['state']['wte.weight'].shape
-    assert kept['moments']['wte.weight']['step'] == 6
 
 
 def test_carry_refuses_identity_copies(tiny_corpus, tmp_path, capsys):

@@ -1,14 +1,11 @@
 """Never lose a run: killed anywhere and resumed, a run ends bitwise where an uninterrupted one ends."""
 import signal
-import subprocess
-import sys
 
 import pytest
-import torch
 
 import checkpoint
 import train
-from conftest import ROOT, read_log, tiny_args, weights
+from conftest import assert_same_run, run_until, tiny_args
 
 # stages: level 1 down iterations 0-5, level 2 bottom 6-15, level 1 up 16-23; checkpoints every 5
 SCHEDULE = dict(down_steps=6, up_steps='8,10', checkpoint_interval=5)
@@ -21,11 +18,6 @@ def reference(tiny_corpus, tmp_path_factory):
     return out
 
 
-def run_until(where, at, signame, args):
-    return subprocess.run([sys.executable, str(ROOT / 'tests/killable_run.py'), where, str(at), signame, *args],
-                          capture_output=True, text=True, timeout=120)
-
-
 def resume_counting_steps(args, monkeypatch):
     """Resume; returns how many optimizer steps the resumed process took."""
     import vcycle
@@ -33,14 +25,6 @@ def resume_counting_steps(args, monkeypatch):
     monkeypatch.setattr(vcycle.VCycle, 'train_step', lambda self, *a: calls.append(1) or original(self, *a))
     assert train.cli(args + ['--resume']) == 0
     return len(calls)
-
-
-def assert_same_run(out, reference):
-    for level in (1, 2):
-        a, b = weights(out / f'model_level{level}.pt'), weights(reference / f'model_level{level}.pt')
-        assert all(torch.equal(a[k], b[k]) for k in a), f'level {level} weights differ'
-    timeless = lambda log: [{k: v for k, v in r.items() if k not in ('time_s', 'tokens_per_s')} for r in log]
-    assert timeless(read_log(out)) == timeless(read_log(reference))
 
 
 @pytest.mark.parametrize('where, at', [
@@ -84,14 +68,3 @@ def test_sigterm_and_sigint_checkpoint_and_exit_cleanly(tiny_corpus, tmp_path, r
     assert (progress['stage'], progress['step'], progress['iter']) == (1, 8, 14)  # the step after the signal
     assert train.cli(args + ['--resume']) == 0
     assert_same_run(tmp_path, reference)
-
-
-def test_checkpoint_holds_everything_to_continue(tiny_corpus, tmp_path):
-    args = tiny_args(tiny_corpus, tmp_path, **SCHEDULE)
-    assert run_until('step', 12, 'SIGKILL', args).returncode == -signal.SIGKILL
-    state = checkpoint.load(tmp_path / 'ckpt.pt')
-    assert state['progress']['stage'] == 1 and state['progress']['iter'] == 10
-    assert state['model']['config']['n_embd'] == 16                 # M_2, unwrapped, with its config
-    assert state['progress']['kept'][1]['config']['n_embd'] == 32   # the M_1 kept for interpolation
-    assert state['optimizer']['state']                                # Adam moments of this stage
-    assert state['rng_cpu'].dtype == torch.uint8 and state['config']['levels'] == 2

@@ -117,7 +117,7 @@ def test_parsing():
                             '--depth_pairing=adjacent', '--coalesce_depth=False', '--resume'])
     assert cfg.lr == (1e-3,) * 3 and cfg.up_steps == (10, 20, 30) and cfg.alpha == (1.0, 1.0)
     assert cfg.down_steps == (100, 100) and cfg.dropout == 0.0 and isinstance(cfg.dropout, float)
-    assert cfg.depth_pairing == 'adjacent' and cfg.coalesce_depth is False and cfg.init_from == 'resume'
+    assert cfg.depth_pairing == ('adjacent',) * 2 and cfg.coalesce_depth == (False,) * 2 and cfg.init_from == 'resume'
     assert train.parse_args(['--levels=1', '--up_steps=10']).alpha == () and train.parse_args(['--overwrite']).overwrite
 
 
@@ -126,6 +126,7 @@ def test_parsing():
     (['--n_layer=4.5'], 'n_layer must be int'),
     (['--lr=fast'], 'lr must be float'),
     (['--coalesce_width=1'], 'coalesce_width must be bool'),
+    (['--coalesce_width=True,1'], 'coalesce_width must be bool'),
     (['--levels=3', '--up_steps=1,2,3', '--lr=1e-3,2e-3'], 'lr has 2 values for 3 levels'),
     (['no_such_config.py'], 'config file no_such_config.py not found'),
 ])

@@ -1,0 +1,140 @@
+"""The command line of every entry point (train.py, bench.py, sample.py): settings, help, exit status.
+
+Settings are the fields of a dataclass, given as --key=value (a Python literal, or a bare word as a
+string; a bare --flag is True) or in a config file, a Python file whose top-level names are
+settings. Values are type-checked against the field's annotation: an int may stand for a float, and
+one value for a tuple (tuple[int, ...] checks each element). --help is written from the dataclass's
+source: each field's default as written, its meaning from the comment beside it.
+"""
+import ast
+import inspect
+import re
+import sys
+import textwrap
+import typing
+from dataclasses import fields
+from pathlib import Path
+
+import checkpoint
+import hf
+from data import DataError
+from vcycle import Interrupted, NonFiniteLoss
+
+
+class ConfigError(ValueError):
+    """A request that cannot be carried out as asked; the message says how to fix it."""
+
+
+class RunStopped(RuntimeError):
+    """Training began and could not go on (a failed checkpoint write); the message says why."""
+
+
+def coerce(name, value, kind):
+    """value checked against a field's type; ints pass for floats, scalars for tuples."""
+    if typing.get_origin(kind) is tuple:
+        element = typing.get_args(kind)[0]
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        return tuple(coerce(name, v, element) for v in items)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:
+        raise ConfigError(f"{name} must be {kind.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def key_value(arg):
+    """(key, value) of a --key=value argument: the value a Python literal, or a bare word as a
+    string; a bare --flag is True."""
+    key, eq, text = arg[2:].partition('=')
+    if not eq:
+        return key, True
+    try:
+        return key, ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return key, text
+
+
+def checked(cls, key, value, where):
+    """value for the field `key` of the dataclass cls, type-checked."""
+    kinds = {f.name: f.type for f in fields(cls)}
+    if key not in kinds:
+        raise ConfigError(f"unknown key {key!r} in {where}; known keys: {', '.join(kinds)}")
+    return coerce(key, value, kinds[key])
+
+
+def read_settings(cls, argv, files=True):
+    """{key: value} for fields of the dataclass cls, from config files (if files) and --key=value
+    arguments, later ones overriding earlier ones."""
+    values = {}
+    for arg in argv:
+        if arg.startswith('--'):
+            key, value = key_value(arg)
+            values[key] = checked(cls, key, value, arg)
+        elif files:
+            path = Path(arg)
+            if not path.is_file():
+                raise ConfigError(f"config file {arg} not found (arguments are a config file and --key=value)")
+            scope = {'__file__': str(path)}  # a recipe may exec another and change a few keys
+            exec(path.read_text(), scope)
+            for key, value in scope.items():
+                if not key.startswith('_'):
+                    values[key] = checked(cls, key, value, arg)
+        else:
+            raise ConfigError(f"unexpected argument {arg!r}: settings are given as --key=value (see --help)")
+    return values
+
+
+def parse_settings(cls, argv):
+    """An instance of the dataclass cls from --key=value arguments."""
+    return cls(**read_settings(cls, argv, files=False))
+
+
+def split_settings(cls, argv):
+    """(the --key=value arguments that name a field of cls, the other arguments)."""
+    names = {f.name for f in fields(cls)}
+    mine = [a for a in argv if a.startswith('--') and key_value(a)[0] in names]
+    return mine, [a for a in argv if a not in mine]
+
+
+def settings_help(cls):
+    """'--key=default  meaning' for every field of the dataclass cls, read from its source: the
+    defaults as written there, the meanings from the comments beside them, the sections from the
+    comment lines between them."""
+    lines = []
+    for line in inspect.getsource(cls).splitlines()[2:]:
+        setting = re.match(r"\s+(\w+): [^=]+? = (.+?)(?:\s+# (.*))?$", line)
+        section = re.match(r"\s+# (.*)$", line)
+        if setting:
+            name, default, meaning = setting.groups()
+            lines.append(f"  --{name}={default}".ljust(34) + (meaning or ''))
+        elif section:
+            lines.append(f"{section.group(1)}:")
+    return '\n'.join(lines)
+
+
+def help_text(doc, flags, settings):
+    """What --help prints for a command: its docstring, its flags (flag: meaning), its settings."""
+    flag_lines = [textwrap.fill(meaning, 100, initial_indent=f"  {flag}".ljust(34), subsequent_indent=' ' * 34)
+                  for flag, meaning in flags.items()]
+    return '\n'.join([doc.strip(), '', 'flags:', *flag_lines, '',
+                      'settings (--key=value, a Python literal; default, then meaning):', settings])
+
+
+def command(argv, main, help):
+    """A command's entry: --help or -h prints `help`; else main(argv), with the expected failures
+    turned into one line on stderr and an exit status: 2 for a bad request (nothing was touched),
+    1 for a run that had to stop, 0 otherwise."""
+    if '--help' in argv or '-h' in argv:
+        print(help)
+        return 0
+    try:
+        main(argv)
+    except (ConfigError, DataError, checkpoint.CheckpointError, hf.HFError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (NonFiniteLoss, RunStopped) as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 1
+    except Interrupted as e:
+        print(f"stopped: {e}", file=sys.stderr)
+    return 0

@@ -28,7 +28,7 @@ from commandline import ConfigError
 from coalesce import DEPTH_COPIES, DEPTH_PAIRINGS
 from data import DATA_DIR, DataError, ImageBatches, TextBatches, dataset_path, read_meta
 from model import MODELS
-from vcycle import Env, VCycle, level_configs, plan_stages, plan_table
+from vcycle import Env, VCycle, level_configs, plan_table
 
 
 @dataclass

@@ -7,6 +7,7 @@
     python bench.py --ablation=all --n_seeds=5   # one setting of the main V-cycle changed at a time
     python bench.py config/bench_gpu.py      # the GPU recipe (bf16, torch.compile), with MFU
     python report.py bench-cpu               # the tables and the plot again, from bench-cpu/results.json
+    python bench.py config/gpt2_small.py --speed   # each level's training speed and MFU, on random tokens
 
 Arguments: train.py config files, each a V-cycle arm (the first, the main one, sets the budget,
 out_dir and ablations), then --key=value settings: the bench's own (below) and train.py's, which
@@ -30,7 +31,9 @@ variants on 4 x 128) share one baseline and frontier in one out_dir; config/benc
 on a bigger M_1, has its own.
 """
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -42,14 +45,18 @@ import commandline
 import report
 import train
 from commandline import ConfigError
-from vcycle import plan_stages
+from data import RandomTokens
+from model import MODELS
+from vcycle import VCycle, level_configs, plan_table, prepare_for_training, stage_costs, total_steps
 
 SWEEP_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
 # The frontier's budgets: these fractions of the main V-cycle's FLOPs and the reference baseline, then
 # each 1.4 times the largest until there are at least 4 and the frontier passes every arm's final loss.
 FRONTIER_FRACTIONS = (0.5, 0.8)
-FRONTIER_MIN_BUDGETS, FRONTIER_GROWTH, FRONTIER_MAX_EXTENSIONS = 4, 1.4, 5
+FRONTIER_MIN_BUDGETS, FRONTIER_GROWTH, FRONTIER_MAX_BUDGETS = 4, 1.4, 8
 DEFAULT_CONFIGS = ['config/bench_cpu.py']
+SPEED_UNTIMED_STEPS = 10  # --speed: compilation and autotuning happen in these
+ROOT = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -57,6 +64,12 @@ class BenchSettings:
     n_seeds: int = 1                # train every arm at seeds seed, seed + 1, ... (seed: train.py's --seed)
     sweep: bool = False             # first choose each arm's peak lr and the baseline's (see SWEEP_FACTORS)
     ablation: str = ''              # add ablation arms: 'all', or names separated by commas (see ABLATIONS)
+    jobs: int = 1                   # runs trained at once, each its own process; their wall times are then shared
+    threads: int = 0                # with jobs > 1, torch threads per run (0: the CPU's cores / jobs)
+    plan: bool = False              # print every arm's stages and FLOPs, the frontier's budgets, the total; train nothing
+    growth: bool = True             # train the main V-cycle's growth peer too
+    speed: bool = False             # only measure each level's training speed, on random tokens (see measure_speed)
+    speed_steps: int = 20           # --speed: steps timed per level, after SPEED_UNTIMED_STEPS untimed ones
 
 
 # -- the arms ------------------------------------------------------------------------------------
@@ -84,10 +97,6 @@ def moved_down_steps(c, factor):
     return dict(down_steps=down, up_steps=tuple(u + d - n for u, d, n in zip(c.up_steps, c.down_steps + (0,), down + (0,))))
 
 
-def total_steps(cfg):
-    return sum(s.steps for s in plan_stages(cfg))
-
-
 def scaled_lr(c, factor, from_level=1):
     """The peak lr of levels from_level .. k times factor (3 significant digits)."""
     return dict(lr=tuple(float(f'{v * factor:.3g}') if level >= from_level else v for level, v in enumerate(c.lr, 1)))
@@ -106,6 +115,12 @@ ABLATIONS = {  # name: the settings that differ from those of the main V-cycle, 
     'decay-every-stage': dict(decay_every_stage=True),
     'carry-optimizer': lambda c: dict(carry_optimizer=tuple(not v for v in c.carry_optimizer)),
     'split-noise-0.1': dict(split_noise=0.1), 'split-skew-0.2': dict(split_skew=0.2),
+    'split-complementary-0.1': dict(split_complementary=0.1),
+    'correct': dict(return_rule='correct', beta=1.0), 'correct-beta-0.5': dict(return_rule='correct', beta=0.5),
+    'ramp-50': dict(new_copy_ramp=50), 'carry-ramp-50': dict(carry_optimizer=True, new_copy_ramp=50),
+    'return-dropout-0.1': dict(return_dropout=0.1),
+    'wsd': lambda c: dict(decay_steps=round(0.2 * total_steps(c))),  # decay over the run's last 20%
+    'mup': lambda c: dict(mup_lr=True, lr=(c.lr[0],) * c.levels),    # M_l's matrices at lr_1 x d_1 / d_l
 }
 
 
@@ -137,16 +152,44 @@ def finished_log(cfg):
     return log if same and log and log[-1]['iter'] == total_steps(cfg) else None
 
 
-def train_arm(cfg, name):
-    """Train cfg and return its log; a finished run of the same config in its out_dir is read
-    instead of trained again (so an interrupted bench, or one adding arms, redoes only what is missing)."""
-    log = finished_log(cfg)
-    print(f"\n=== {name}: seed {cfg.seed}, {cfg.levels} level(s), out_dir {cfg.out_dir}"
-          + (' (finished before: read, not trained)' if log else ''), flush=True)
-    if log is None:
-        train.run(cfg)
-        log = finished_log(cfg)
-    return log
+def train_all(runs, settings):
+    """Train every run of {key: (name, config)} and return {key: its log}. A finished run of the same
+    config in its out_dir is read instead (so an interrupted bench, or one adding arms, redoes only
+    what is missing). With jobs = 1 the runs train here, one after the other; with more, each in its
+    own process (python train.py with every setting spelled out, its output in out_dir/train.log),
+    `jobs` at a time, each on `threads` threads."""
+    logs, pending = {}, []
+    for key, (name, cfg) in runs.items():
+        logs[key] = finished_log(cfg)
+        print(f"=== {name}: seed {cfg.seed}, {cfg.levels} level(s), out_dir {cfg.out_dir}"
+              + (' (finished before: read, not trained)' if logs[key] else ''), flush=True)
+        if logs[key] is None:
+            pending.append((key, cfg))
+    if settings.jobs == 1:
+        for key, cfg in pending:
+            train.run(cfg)
+            logs[key] = finished_log(cfg)
+        return logs
+    threads = settings.threads or max(1, (os.cpu_count() or 1) // settings.jobs)
+    running = []
+    while pending or running:
+        while pending and len(running) < settings.jobs:
+            key, cfg = pending.pop(0)
+            Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+            with open(Path(cfg.out_dir) / 'train.log', 'w') as log_file:
+                command = [sys.executable, str(ROOT / 'train.py')] + [f'--{k}={v!r}' for k, v in asdict(cfg).items()]
+                running.append((key, cfg, subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                                           env={**os.environ, 'OMP_NUM_THREADS': str(threads)})))
+        time.sleep(0.2)
+        for key, cfg, process in [r for r in running if r[2].poll() is not None]:
+            running.remove((key, cfg, process))
+            if process.returncode != 0:
+                for _, _, other in running:
+                    other.terminate()
+                raise commandline.RunStopped(f"the run in {cfg.out_dir} failed (exit status {process.returncode}): "
+                                             f"see {Path(cfg.out_dir) / 'train.log'}")
+            logs[key] = finished_log(cfg)
+    return logs
 
 
 def slug(name):
@@ -154,62 +197,151 @@ def slug(name):
     return re.sub(r'[^\w.-]+', '_', name).strip('_')
 
 
-def run_seed(cfg, arms, seed, out):
-    """Every arm and the frontier at one seed: (logs by arm name, frontier points)."""
-    out = out / f'seed{seed}'
-    cfg = replace(cfg, seed=seed)
-    reference_steps = total_steps(cfg)
+def frontier_budgets(cfg):
+    """The frontier's first budgets, in steps, beside the reference's: FRONTIER_FRACTIONS of the main
+    V-cycle's planned FLOPs, then FRONTIER_GROWTH times the largest until there are
+    FRONTIER_MIN_BUDGETS with the reference."""
+    costs, plain = stage_costs(cfg, train.checked_request(cfg)[1])
+    per_step, reference = plain / total_steps(cfg), total_steps(cfg)
+    budgets = [round(f * sum(flops for *_, flops in costs) / per_step) for f in FRONTIER_FRACTIONS]
+    while len(budgets) + 1 < FRONTIER_MIN_BUDGETS:
+        budgets.append(round(max(budgets + [reference]) * FRONTIER_GROWTH))
+    return budgets
+
+
+def run_bench(cfg, arms, seeds, out, settings):
+    """Every arm and the frontier at every seed: ({seed: {arm name: log}}, {seed: frontier points}).
+    The frontier is extended, a budget FRONTIER_GROWTH times the largest at a time, until it passes
+    every arm's final loss at that seed (at most FRONTIER_MAX_BUDGETS)."""
+    def budget(seed, steps):
+        c = replace(cfg, seed=seed)
+        return (seed, 'frontier', steps), (f'frontier, {steps} steps', train.baseline_of(
+            c, steps, out / f'seed{seed}' / f'frontier{steps}', eval_interval=steps))
     reference_name = f'baseline, lr {train.baseline_of(cfg, 1, out).lr[0]:g}'
-    logs = {reference_name: train_arm(train.baseline_of(cfg, reference_steps, out / 'baseline'), reference_name)}
-    for name, c in arms:
-        logs[name] = train_arm(replace(c, seed=seed, out_dir=str(out / slug(name))), name)
-    frontier = [dict(steps=reference_steps, **logs[reference_name][-1])]
-
-    def train_budget(steps):
-        log = train_arm(train.baseline_of(cfg, steps, out / f'frontier{steps}', eval_interval=steps),
-                        f'frontier, {steps} steps')
-        frontier.append(dict(steps=steps, **log[-1]))
-
-    flops_per_step = logs[reference_name][-1]['flops'] / reference_steps
-    for fraction in FRONTIER_FRACTIONS:
-        train_budget(round(fraction * logs[arms[0][0]][-1]['flops'] / flops_per_step))
-    best_arm = min(log[-1]['val_loss'] for log in logs.values())
-    for _ in range(FRONTIER_MAX_EXTENSIONS):  # extend until the frontier passes every arm's final loss
-        if len(frontier) >= FRONTIER_MIN_BUDGETS and min(p['val_loss'] for p in frontier) <= best_arm:
+    runs = {}
+    for seed in seeds:
+        c, folder = replace(cfg, seed=seed), out / f'seed{seed}'
+        runs[seed, reference_name] = (reference_name, train.baseline_of(c, total_steps(c), folder / 'baseline'))
+        for name, arm in arms:
+            runs[seed, name] = (name, replace(arm, seed=seed, out_dir=str(folder / slug(name))))
+        runs.update(budget(seed, steps) for steps in frontier_budgets(c))
+    logs = train_all(runs, settings)
+    while True:
+        frontier = {seed: {key[2]: log[-1] for key, log in logs.items() if key[0] == seed and key[1] == 'frontier'}
+                    for seed in seeds}
+        for seed in seeds:
+            frontier[seed][total_steps(cfg)] = logs[seed, reference_name][-1]
+        more = dict(budget(seed, round(max(frontier[seed]) * FRONTIER_GROWTH)) for seed in seeds
+                    if min(p['val_loss'] for p in frontier[seed].values())
+                    > min(log[-1]['val_loss'] for key, log in logs.items() if key[0] == seed and len(key) == 2)
+                    and len(frontier[seed]) < FRONTIER_MAX_BUDGETS)
+        if not more:
             break
-        train_budget(round(max(p['steps'] for p in frontier) * FRONTIER_GROWTH))
-    return logs, sorted(frontier, key=lambda p: p['steps'])
+        logs.update(train_all(more, settings))
+    arm_logs = {seed: {key[1]: log for key, log in logs.items() if key[0] == seed and len(key) == 2} for seed in seeds}
+    return arm_logs, {seed: [dict(steps=steps, **point) for steps, point in sorted(frontier[seed].items())]
+                      for seed in seeds}
 
 
-def median_final_loss(cfg, seeds, out):
-    finals = [train_arm(replace(cfg, seed=s, out_dir=str(out / f'seed{s}')), f'sweep, lr {cfg.lr}')[-1]['val_loss']
-              for s in seeds]
-    return report.median_range(finals)[0]
-
-
-def sweep_lr(cfg, seeds, out):
+def sweep_lr(cfg, seeds, out, settings):
     """Each level's peak lr in turn (level 1 first), times SWEEP_FACTORS, the others held: the
     factor with the lowest median final loss over the seeds wins. Returns (lr tuple, table)."""
     lr, table = cfg.lr, {}
     for level in range(cfg.levels):
-        tried = {}
-        for factor in SWEEP_FACTORS:
-            trial = tuple(float(f'{v * factor:.3g}') if i == level else v for i, v in enumerate(lr))
-            if trial not in table:
-                table[trial] = median_final_loss(replace(cfg, lr=trial), seeds, out / ('lr' + '_'.join(map(str, trial))))
-            tried[trial] = table[trial]
-        lr = min(tried, key=tried.get)
+        trials = [tuple(float(f'{v * factor:.3g}') if i == level else v for i, v in enumerate(lr))
+                  for factor in SWEEP_FACTORS]
+        runs = {(trial, s): (f'sweep, lr {trial}', replace(cfg, lr=trial, seed=s,
+                                                          out_dir=str(out / ('lr' + '_'.join(map(str, trial))) / f'seed{s}')))
+                for trial in trials if trial not in table for s in seeds}
+        finals = {key: log[-1]['val_loss'] for key, log in train_all(runs, settings).items()}
+        for trial in trials:
+            table.setdefault(trial, report.median_range([finals[trial, s] for s in seeds])[0])
+        lr = min(trials, key=table.get)
     print(f"sweep (peak lr: median final loss over seeds {seeds}):", {k: round(v, 4) for k, v in table.items()},
           '-> best', lr)
     return lr, {','.join(map(str, k)): v for k, v in table.items()}
+
+
+def measure_speed(cfg, steps, out):
+    """Training speed of each level of cfg's V-cycle at its shape, through the same training step as
+    a run (VCycle.train_step: compile mode, micro-batch, optimizer of that level) on random tokens,
+    so that no dataset is needed: SPEED_UNTIMED_STEPS steps first (compilation), then `steps` timed
+    ones. Prints and returns, per level, tokens/s, model FLOPs/s (6 N + 12 L d T a token), MFU
+    against the device's dense bf16 peak, and tokens/s and FLOPs a token against M_1's."""
+    if cfg.model == 'vit':
+        raise ConfigError("--speed measures text models (GPT, BERT) on random tokens; ViT has no speed recipe")
+    env, model_config, _ = train.checked_request(replace(cfg, init_from='scratch'))
+    device = torch.cuda.get_device_name(env.device) if env.device.startswith('cuda') else f'cpu ({torch.get_num_threads()} threads)'
+    peak, levels = report.peak_flops(device), []
+    for level, config in enumerate(level_configs(cfg, model_config), 1):
+        torch.manual_seed(cfg.seed)
+        model = MODELS[cfg.model](config).to(env.device)
+        batches = RandomTokens(config.vocab_size - (cfg.model == 'bert'), cfg.block_size, cfg.batch_tokens // model.seq_len,
+                               cfg.seed, pin=env.device.startswith('cuda'),
+                               mask_token_id=config.vocab_size - 1 if cfg.model == 'bert' else None)
+        cycle = VCycle(cfg, model, batches, env)
+        cycle.enter_level(level)
+        runner, optimizer = prepare_for_training(model, cfg, env, level)
+        for step in range(SPEED_UNTIMED_STEPS + steps):
+            if step == SPEED_UNTIMED_STEPS:
+                cycle.check_finite()  # waits for the untimed steps
+                t0 = time.perf_counter()
+            cycle.progress.iter = step
+            cycle.train_step(runner, optimizer, 0.1 * cfg.lr[level - 1])
+        cycle.check_finite()          # waits for the timed ones
+        tokens_per_s = steps * cfg.batch_tokens / (time.perf_counter() - t0)
+        flops_per_s = tokens_per_s * model.flops_per_token()
+        levels.append(dict(level=level, shape=f'{config.n_layer} x {config.n_embd}', params=model.num_params(),
+                           micro_batch=cycle.micro_batch, compile_mode=cfg.compile_mode[level - 1] if env.compile else 'off',
+                           tokens_per_s=tokens_per_s, flops_per_token=model.flops_per_token(), flops_per_s=flops_per_s,
+                           mfu_pct=100 * flops_per_s / peak if peak else None))
+        del model, runner, optimizer, cycle
+    print(f"\ntraining speed on {device}, {cfg.batch_tokens:,} tokens a step, {steps} steps timed after "
+          f"{SPEED_UNTIMED_STEPS}:")
+    print(f"{'level':>5s} {'shape':>10s} {'params':>9s} {'micro':>5s} {'compile':>12s} {'tokens/s':>12s} "
+          f"{'TFLOP/s':>8s} {'MFU':>6s} {'tokens/s vs M_1':>15s} {'FLOPs/token: M_1 / it':>22s}")
+    for s in levels:
+        mfu = f"{s['mfu_pct']:5.1f}%" if s['mfu_pct'] else '     -'
+        print(f"{s['level']:5d} {s['shape']:>10s} {s['params'] / 1e6:8.2f}M {s['micro_batch']:5d} {s['compile_mode']:>12s} "
+              f"{s['tokens_per_s']:12,.0f} {s['flops_per_s'] / 1e12:8.2f} {mfu} "
+              f"{s['tokens_per_s'] / levels[0]['tokens_per_s']:14.2f}x "
+              f"{levels[0]['flops_per_token'] / s['flops_per_token']:21.2f}x")
+    result = dict(device=device, date=time.strftime('%Y-%m-%d'), batch_tokens=cfg.batch_tokens, steps=steps,
+                  levels=levels)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'speed.json').write_text(json.dumps(result, indent=1) + '\n')
+    print(f"results: {out / 'speed.json'}")
+    return result
+
+
+def print_plan(cfg, arms, seeds, out):
+    """What the bench would train at each seed: every arm's stages and FLOPs, the frontier's budgets,
+    and the total; nothing is trained or written. Returns the total FLOPs."""
+    model_config = train.checked_request(cfg)[1]
+    reference = train.baseline_of(cfg, total_steps(cfg), out)
+    total = 0
+    for name, c in [(f'reference baseline, lr {reference.lr[0]:g}', reference)] + arms:
+        print(f"\n== {name}")
+        print(plan_table(c, model_config))
+        total += sum(flops for *_, flops in stage_costs(c, model_config)[0])
+    per_step = stage_costs(reference, model_config)[1] / total_steps(reference)
+    budgets = frontier_budgets(cfg)
+    total += sum(budgets) * per_step
+    print(f"\n== frontier: the baseline trained to completion at {', '.join(map(str, budgets))} steps beside the "
+          f"reference's {total_steps(cfg)} ({sum(budgets) * per_step:.3e} FLOPs), then {FRONTIER_GROWTH}x the largest "
+          f"until it passes every arm's final loss (at most {FRONTIER_MAX_BUDGETS} budgets)")
+    print(f"total at least {total:.3e} FLOPs a seed, {total * len(seeds):.3e} for the {len(seeds)} seed(s) "
+          f"{seeds}; runs already finished in {out} are read, not trained")
+    return total
 
 
 def parse_bench_args(argv):
     """(bench settings, config files, train.py --key=value overrides, the main V-cycle's Config)."""
     mine, rest = commandline.split_settings(BenchSettings, argv)
     settings = commandline.parse_settings(BenchSettings, mine)
-    if settings.n_seeds < 1:
-        raise ConfigError(f"n_seeds must be at least 1, got {settings.n_seeds}")
+    if settings.n_seeds < 1 or settings.jobs < 1 or settings.threads < 0:
+        raise ConfigError(f"n_seeds and jobs must be at least 1 and threads at least 0, got {settings.n_seeds}, "
+                          f"{settings.jobs} and {settings.threads}")
     files = [a for a in rest if not a.startswith('--')] or DEFAULT_CONFIGS
     overrides = [a for a in rest if a.startswith('--')]
     return settings, files, overrides
@@ -221,27 +353,37 @@ def main(argv):
     for c in configs:
         train.check_config(c)
     out = Path(configs[0].out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if settings.speed:
+        return measure_speed(configs[0], settings.speed_steps, out)
     seeds = [configs[0].seed + i for i in range(settings.n_seeds)]
     arms = [(f'V-cycle, {c.levels} levels ({Path(f).stem})', c) for f, c in zip(files, configs)]
-    arms.append((f'growth ({Path(files[0]).stem})', growth_of(configs[0])))
+    if settings.growth:
+        arms.append((f'growth ({Path(files[0]).stem})', growth_of(configs[0])))
+    names = None if settings.ablation == 'all' else settings.ablation.split(',')
+
+    def ablations(main_cycle):  # the main V-cycle, the first, sets the budget, the out_dir and the baseline
+        return ablation_arms(main_cycle, files[0], overrides, names) if settings.ablation else []
+    if settings.plan:
+        if settings.sweep:
+            raise ConfigError("--plan shows a bench's runs at the recipes' learning rates: drop --sweep to plan")
+        return print_plan(configs[0], arms + ablations(configs[0]), seeds, out)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = settings.threads or max(1, (os.cpu_count() or 1) // settings.jobs) if settings.jobs > 1 \
+        else torch.get_num_threads()
     results = {'command': 'python bench.py ' + ' '.join(argv), 'date': time.strftime('%Y-%m-%d'), 'seeds': seeds,
+               'jobs': settings.jobs,
                'device': torch.cuda.get_device_name() if torch.cuda.is_available() and configs[0].device != 'cpu'
-               else f'cpu ({torch.get_num_threads()} threads)'}
-    if settings.sweep:
+               else f'cpu ({threads} threads per run)'}
+    if settings.sweep:  # every arm's lr, and the baseline's
         reference = train.baseline_of(configs[0], total_steps(configs[0]), out)
-        (baseline_lr,), results['sweep baseline'] = sweep_lr(reference, seeds, out / 'sweep_baseline')
+        (baseline_lr,), results['sweep baseline'] = sweep_lr(reference, seeds, out / 'sweep_baseline', settings)
         for i, (name, c) in enumerate(arms):
-            lr, results[f'sweep {name}'] = sweep_lr(c, seeds, out / f'sweep_{slug(name)}')
+            lr, results[f'sweep {name}'] = sweep_lr(c, seeds, out / f'sweep_{slug(name)}', settings)
             arms[i] = (name, replace(c, lr=lr, baseline_lr=baseline_lr))
-    cfg = arms[0][1]  # the main V-cycle: it sets the budget, the out_dir, the baseline and the ablations
-    if settings.ablation:
-        names = None if settings.ablation == 'all' else settings.ablation.split(',')
-        arms += ablation_arms(cfg, files[0], overrides, names)
+    cfg = arms[0][1]
+    arms += ablations(cfg)  # after the sweep: each keeps the main V-cycle's learning rates
     results.update(baseline_lr=train.baseline_of(cfg, 1, out).lr[0], arm_lr={name: c.lr for name, c in arms})
-    results['logs'], results['frontiers'] = {}, {}
-    for seed in seeds:
-        results['logs'][seed], results['frontiers'][seed] = run_seed(cfg, arms, seed, out)
+    results['logs'], results['frontiers'] = run_bench(cfg, arms, seeds, out, settings)
     results = report.report(results, out)
     (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n')
     print(f"results: {out / 'results.json'}")
@@ -252,8 +394,10 @@ FLAGS = {'--help, -h': 'this text'}
 
 
 def cli(argv):
-    help = commandline.help_text(__doc__, FLAGS, commandline.settings_help(BenchSettings) + '\n'
-                                 + commandline.settings_help(train.Config))
+    recipe = asdict(train.parse_args(DEFAULT_CONFIGS))
+    help = commandline.help_text(__doc__, FLAGS, commandline.settings_help(BenchSettings) + '\n\n'
+                                 f'train.py settings, for every arm (as {DEFAULT_CONFIGS[0]}, the default recipe, sets them):\n'
+                                 + commandline.settings_help(train.Config, recipe))
     return commandline.command(argv, main, help)
 
 

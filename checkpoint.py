@@ -2,7 +2,8 @@
 
 save() writes to a temporary file in the same folder, flushes and fsyncs it, then renames it over
 the target (atomic on POSIX), so a crash or a full disk mid-write leaves the previous checkpoint
-intact. load() uses torch.load(weights_only=True): only tensors, numbers, strings and plain
+intact; the file gets the permissions open() would give it (the umask), so that the other users of
+a shared course machine can read it. load() uses torch.load(weights_only=True): only tensors, numbers, strings and plain
 containers are accepted, so a file carrying pickled code is refused before any of it runs.
 """
 import os
@@ -21,6 +22,7 @@ def save(obj, path):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: give the file what open() would
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f)
             f.flush()
@@ -39,6 +41,12 @@ def save(obj, path):
         os.close(dir_fd)
     for stale in path.parent.glob(f'.{path.name}.*.tmp'):  # left by a process killed mid-write
         stale.unlink(missing_ok=True)
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path, map_location='cpu'):

@@ -125,19 +125,21 @@ def resize_depth(state, big_n_layer, pairing, shrink, copies='half'):
     return state
 
 
-def check_halving(config, width, depth):
+def check_halving(config, width, depth, names=('width', 'depth')):
+    """A ValueError saying why config's shape cannot be halved as asked; `names` are how the
+    caller calls the width and depth choices, for the advice."""
     if width and config.n_head % 2:
         raise ValueError(f"width coalescing halves n_head and n_embd together so the head size stays "
                          f"{config.n_embd // config.n_head}; n_head={config.n_head} is odd: "
-                         f"choose an even n_head or pass width=False")
+                         f"choose an even n_head or pass {names[0]}=False")
     if width and config.n_embd % config.n_head:
         raise ValueError(f"n_embd={config.n_embd} is not a multiple of n_head={config.n_head}: "
                          f"the head size must be a whole number")
+    if depth and config.n_layer < 2:
+        raise ValueError(f"depth coalescing needs at least 2 layers: pass {names[1]}=False")
     if depth and config.n_layer % 2:
         raise ValueError(f"depth coalescing merges pairs of layers; n_layer={config.n_layer} is odd: "
-                         f"choose an even n_layer or pass depth=False")
-    if depth and config.n_layer < 2:
-        raise ValueError("depth coalescing needs at least 2 layers: pass depth=False")
+                         f"choose an even n_layer or pass {names[1]}=False")
 
 
 def resize_state(model, state, width, depth, depth_pairing, shrink, depth_copies='half'):
@@ -195,25 +197,86 @@ def decoalesce(model, width=True, depth=True, depth_pairing='stack', depth_copie
     return resize(model, width, depth, depth_pairing, shrink=False, depth_copies=depth_copies)
 
 
-def split_unevenly(model, skew=0.0, noise=0.0, generator=None):
+def split_unevenly(model, skew=0.0, noise=0.0, complementary=0.0, generator=None):
     """Break the symmetry of a width-grown model without changing its function. De-coalescing
-    splits a merged input weight evenly, w/2 and w/2, over the pair of inputs (i, i + n/2) that it
-    feeds; here the two get w/2 (1 + skew) + e and w/2 (1 - skew) - e, e Gaussian with noise times
-    the parameter's root mean square (skew: LEMON's unequal splits; noise: HyperCloning's +-noise
-    pairs). The pair's inputs are equal in a grown model, so every output stays the same, and
-    coalescing, which sums the pair, gives the same small model back. Returns a new model."""
+    splits a merged input weight U evenly, U/2 and U/2, over the pair of inputs (i, i + n/2) that
+    it feeds: the outgoing weights of the two copies of a feature. Here the two get
+      U/2 (1 + skew) + e  and  U/2 (1 - skew) - e,  e Gaussian with noise x the weight's RMS
+                          (skew: unequal splits; noise: HyperCloning's +-noise pairs), or
+      U - N  and  N,      N Gaussian with complementary x U's RMS (LEMON's complementary split:
+                          one copy carries the feature, the other starts small and random).
+    The pair's inputs are equal in a grown model, so every output stays the same, and coalescing,
+    which sums the pair, gives the same small model back. A scalar split (skew alone) keeps the two
+    copies' gradients proportional, which Adam's update ignores; the random ones do not. Returns a
+    new model."""
+    if complementary and (skew or noise):
+        raise ValueError("a complementary split replaces skew and noise: give one or the other")
     state = {}
     for name, t in model.state_dict().items():
         t = t.detach().clone()
         for axis, role in enumerate(feature_axes(model, name)):
             if role == 'in':
                 first, second = t.movedim(axis, 0).chunk(2)  # views of the two halves of the axis
-                e = noise * first.pow(2).mean().sqrt() * torch.randn(first.shape, generator=generator).to(t)
-                delta = skew * first + e
+                rms = first.pow(2).mean().sqrt()
+                if complementary:  # first + second = U = 2 first; make them U - N and N
+                    delta = first - complementary * 2 * rms * torch.randn(first.shape, generator=generator).to(t)
+                else:
+                    delta = skew * first + noise * rms * torch.randn(first.shape, generator=generator).to(t)
                 first += delta
                 second -= delta
         state[name] = t
     return build(model, copy.deepcopy(model.config), state)
+
+
+def second_copies(model, width, depth, depth_pairing='stack'):
+    """{name: bool tensor} marking the entries of a grown model's parameters that de-coalescing
+    made as the second copy of a pair: those on a feature in the second half of a feature axis
+    (i + n/2, within each of q, k, v), and every parameter of the second layer of a layer pair."""
+    second_layers = {b for _, b in pairs(model.config.n_layer, depth_pairing)} if depth else set()
+    masks = {}
+    for name, p in model.named_parameters():
+        mask = torch.zeros(p.shape, dtype=torch.bool, device=p.device)
+        for axis, role in enumerate(feature_axes(model, name) if width else ()):
+            if role is not None:
+                block = p.shape[axis] // (3 if role == 'qkv' else 1)
+                second = torch.arange(p.shape[axis], device=p.device) % block >= block // 2
+                mask |= second.view([-1 if a == axis else 1 for a in range(p.dim())])
+        if name.startswith('blocks.') and int(name.split('.')[1]) in second_layers:
+            mask[...] = True
+        masks[name] = mask
+    return masks
+
+
+def pair_cosine(model):
+    """The mean cosine similarity between the input weights of the two features of each pair
+    (i, i + n/2), over every weight matrix that produces features: 1 right after width
+    de-coalescing, lower as the copies move apart."""
+    cosines = []
+    for name, p in model.named_parameters():
+        for axis, role in enumerate(feature_axes(model, name) if p.dim() >= 2 else ()):
+            if role in ('out', 'qkv'):
+                groups = 3 if role == 'qkv' else 1  # (group, copy, feature, inputs)
+                rows = p.detach().float().movedim(axis, 0).reshape(groups, 2, p.shape[axis] // groups // 2, -1)
+                cosines.append(torch.cosine_similarity(rows[:, 0], rows[:, 1], dim=-1).flatten())
+    return torch.cat(cosines).mean().item()
+
+
+def correct(kept, grown, beta, width=True, depth=True, depth_pairing='stack', depth_copies='half'):
+    """The coarse-grid correction of multigrid, an alternative to `interpolate` on the way up. With
+    C = coalesce, D = decoalesce, theta_1 the kept M_1 and grown = D(theta_2):
+        M_1 = D(theta_2) + beta (theta_1 - D(C(theta_1)))
+    beta = 1 is theta_1 + D(theta_2 - C(theta_1)): M_1 receives exactly what M_2 learned since
+    coalescing and keeps its own fine detail, the part of it that C does not see; beta = 0 is the
+    grown model alone (alpha = 1). The paper's blend (1 - alpha) theta_1 + alpha D(theta_2) also
+    puts back (1 - alpha) D(C(theta_1)), the coarse part as it stood before M_2 trained.
+    Computed in float64; returns a new model."""
+    resize = dict(width=width, depth=depth, depth_pairing=depth_pairing, depth_copies=depth_copies)
+    theta_1 = kept.state_dict()
+    with torch.device('meta'):  # M_2's class and config: shapes only
+        small = type(kept)(resized_config(kept.config, width, depth, shrink=True))
+    coarse = resize_state(small, resize_state(kept, theta_1, shrink=True, **resize), shrink=False, **resize)
+    state = {k: v.double() + beta * (theta_1[k].double() - coarse[k]) for k, v in grown.state_dict().items()}
+    return build(kept, copy.deepcopy(kept.config), state)
 
 
 def interpolate(a, b, alpha):

@@ -7,6 +7,7 @@ one value for a tuple (tuple[int, ...] checks each element). --help is written f
 source: each field's default as written, its meaning from the comment beside it.
 """
 import ast
+import difflib
 import inspect
 import re
 import sys
@@ -55,23 +56,34 @@ def key_value(arg):
 
 
 def checked(cls, key, value, where):
-    """value for the field `key` of the dataclass cls, type-checked."""
+    """value for the field `key` of the dataclass cls, type-checked; an unknown key names the
+    nearest known one."""
     kinds = {f.name: f.type for f in fields(cls)}
     if key not in kinds:
-        raise ConfigError(f"unknown key {key!r} in {where}; known keys: {', '.join(kinds)}")
+        near = difflib.get_close_matches(key, kinds, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]}?" if near else f"known keys: {', '.join(kinds)}"
+        raise ConfigError(f"unknown key {key!r} in {where}; {hint} (--help lists every setting)")
     return coerce(key, value, kinds[key])
 
 
 def read_settings(cls, argv, files=True):
     """{key: value} for fields of the dataclass cls, from config files (if files) and --key=value
     arguments, later ones overriding earlier ones."""
+    kinds = {f.name: f.type for f in fields(cls)}
     values = {}
-    for arg in argv:
+    for i, arg in enumerate(argv):
         if arg.startswith('--'):
             key, value = key_value(arg)
+            if '=' not in arg and key in kinds and kinds[key] is not bool:  # --key value, or a missing value
+                after = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith('--') else 'VALUE'
+                raise ConfigError(f"{arg} needs a value: write {arg}={after} (settings are --key=value)")
             values[key] = checked(cls, key, value, arg)
+        elif i > 0 and argv[i - 1].startswith('--') and '=' not in argv[i - 1]:
+            continue  # the value after a bare --key, reported there
         elif files:
             path = Path(arg)
+            if not path.is_file() and '=' in arg:
+                raise ConfigError(f"unexpected argument {arg!r}: did you mean --{arg}? (settings are --key=value)")
             if not path.is_file():
                 raise ConfigError(f"config file {arg} not found (arguments are a config file and --key=value)")
             scope = {'__file__': str(path)}  # a recipe may exec another and change a few keys
@@ -80,7 +92,8 @@ def read_settings(cls, argv, files=True):
                 if not key.startswith('_'):
                     values[key] = checked(cls, key, value, arg)
         else:
-            raise ConfigError(f"unexpected argument {arg!r}: settings are given as --key=value (see --help)")
+            hint = f"did you mean --{arg}? " if '=' in arg else ''
+            raise ConfigError(f"unexpected argument {arg!r}: {hint}settings are given as --key=value (see --help)")
     return values
 
 
@@ -96,17 +109,18 @@ def split_settings(cls, argv):
     return mine, [a for a in argv if a not in mine]
 
 
-def settings_help(cls):
+def settings_help(cls, values=None):
     """'--key=default  meaning' for every field of the dataclass cls, read from its source: the
-    defaults as written there, the meanings from the comments beside them, the sections from the
-    comment lines between them."""
+    defaults as written there (or values[key], a recipe's), the meanings from the comments beside
+    them, the sections from the comment lines between them."""
     lines = []
     for line in inspect.getsource(cls).splitlines()[2:]:
         setting = re.match(r"\s+(\w+): [^=]+? = (.+?)(?:\s+# (.*))?$", line)
         section = re.match(r"\s+# (.*)$", line)
         if setting:
             name, default, meaning = setting.groups()
-            lines.append(f"  --{name}={default}".ljust(34) + (meaning or ''))
+            default = repr(values[name]) if values else default
+            lines.append(f"  --{name}={default}".ljust(32) + '  ' + (meaning or ''))
         elif section:
             lines.append(f"{section.group(1)}:")
     return '\n'.join(lines)
@@ -116,8 +130,10 @@ def help_text(doc, flags, settings):
     """What --help prints for a command: its docstring, its flags (flag: meaning), its settings."""
     flag_lines = [textwrap.fill(meaning, 100, initial_indent=f"  {flag}".ljust(34), subsequent_indent=' ' * 34)
                   for flag, meaning in flags.items()]
-    return '\n'.join([doc.strip(), '', 'flags:', *flag_lines, '',
-                      'settings (--key=value, a Python literal; default, then meaning):', settings])
+    text = [doc.strip(), '', 'flags:', *flag_lines]
+    if settings:
+        text += ['', 'settings (--key=value, a Python literal; default, then meaning):', settings]
+    return '\n'.join(text)
 
 
 def command(argv, main, help):

@@ -114,10 +114,10 @@ def config_from_hf(kind, hf_config):
     return MODELS[kind].CONFIG(**values)
 
 
-def folder_config(folder, block_size=None, dropout=None):
+def folder_config(folder, block_size=None, dropout=None, vocab_multiple=1):
     """(kind, vcycle model config) of a Hugging Face folder, read from its config.json alone.
     block_size, if given, keeps only the first block_size positions of a GPT; dropout, if given,
-    replaces the model's own."""
+    replaces the model's own; a GPT's embedding table is padded to a multiple of vocab_multiple."""
     hf_config = read_config(folder)
     kind = kind_of(hf_config)
     config = config_from_hf(kind, hf_config)
@@ -128,6 +128,8 @@ def folder_config(folder, block_size=None, dropout=None):
         config = replace(config, block_size=block_size)
     if dropout is not None:
         config = replace(config, dropout=dropout)
+    if kind == 'gpt':
+        config = replace(config, vocab_multiple=vocab_multiple)
     return kind, config
 
 
@@ -168,15 +170,15 @@ def named(kind, n_layer):
     return out
 
 
-def import_hf(source, block_size=None, dropout=None):
+def import_hf(source, block_size=None, dropout=None, vocab_multiple=1):
     """A vcycle GPT or ViT computing what the Hugging Face model `source` computes: a folder saved
-    by save_pretrained, or a transformers model (saved to a temporary folder first). block_size and
-    dropout as in folder_config."""
+    by save_pretrained, or a transformers model (saved to a temporary folder first). block_size,
+    dropout and vocab_multiple as in folder_config (padding rows are zeros)."""
     if not isinstance(source, (str, Path)):
         with tempfile.TemporaryDirectory() as tmp:
             source.save_pretrained(tmp)
-            return import_hf(tmp, block_size, dropout)
-    kind, config = folder_config(source, block_size, dropout)
+            return import_hf(tmp, block_size, dropout, vocab_multiple)
+    kind, config = folder_config(source, block_size, dropout, vocab_multiple)
     hf_state = read_weights(source)
     table = TABLES[kind]
     with torch.device('meta'):
@@ -192,6 +194,8 @@ def import_hf(source, block_size=None, dropout=None):
         t = t.T if pattern in table['transposed'] else t
         if ours == 'wpe.weight' and kind == 'gpt':
             t = t[:config.block_size]  # the first block_size positions
+        if ours == 'wte.weight':       # padded to the model's table
+            t = torch.cat([t, t.new_zeros(shapes[ours][0] - t.shape[0], t.shape[1])])
         state[ours] = t.reshape(shapes[ours]).float().contiguous()
         used.update(names)
     unknown = [n for n in hf_state if n not in used and not n.endswith(IGNORED)]
@@ -212,8 +216,9 @@ def export_hf(model, folder):
     values = {theirs: getattr(c, ours) for ours, theirs in table['config'].items()}
     values.update({table['gelu_key']: GELU_EXPORTED[c.gelu], table['mlp_key']: 4 * c.n_embd,
                    'architectures': [table['architecture']]})
-    if table['model_type'] == 'gpt2':
-        values.update(embd_pdrop=c.dropout, attn_pdrop=c.dropout)
+    if model.KIND == 'gpt':  # the last id stands for GPT-2's <|endoftext|>, inside the vocabulary
+        values.update(embd_pdrop=c.dropout, attn_pdrop=c.dropout, bos_token_id=c.vocab_size - 1,
+                      eos_token_id=c.vocab_size - 1)
     else:
         values.update(num_labels=c.n_classes, attention_probs_dropout_prob=c.dropout, qkv_bias=True)
     folder = Path(folder)
@@ -223,6 +228,7 @@ def export_hf(model, folder):
     state = {}
     for ours, theirs, pattern in named(model.KIND, c.n_layer):
         t = ours_state[ours].detach().float().cpu()
+        t = t[:c.vocab_size] if ours == 'wte.weight' else t  # the real tokens' rows, not the padding
         t = t.T if pattern in table['transposed'] else t
         t = t.reshape((1,) * table['leading_ones'].get(ours, 0) + tuple(t.shape))
         for name, part in zip(theirs, t.chunk(3)) if isinstance(theirs, tuple) else [(theirs, t)]:

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 class GPTConfig:
     block_size: int = 256
     vocab_size: int = 256
+    vocab_multiple: int = 1  # the embedding table has vocab_size rows rounded up to this (64 suits GPUs);
+                             # the extra rows never get a logit, so they take no probability
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -163,6 +165,11 @@ class Transformer(nn.Module):
         return 6 * self.num_params(exclude_positions=True) + 12 * c.n_layer * c.n_embd * self.seq_len
 
 
+def padded_vocab(config):
+    """The rows of a text model's embedding table: vocab_size rounded up to vocab_multiple."""
+    return -(-config.vocab_size // config.vocab_multiple) * config.vocab_multiple
+
+
 class GPT(Transformer):
     """Causal LM; the output head is the token embedding (tied). idx (B, T) -> logits (B, T, V)."""
     KIND, CONFIG = 'gpt', GPTConfig
@@ -173,7 +180,7 @@ class GPT(Transformer):
     def __init__(self, config: GPTConfig):
         super().__init__(config, causal=True)
         self.seq_len = config.block_size
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wte = nn.Embedding(padded_vocab(config), config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.init_weights()
 
@@ -182,7 +189,7 @@ class GPT(Transformer):
         if T > self.config.block_size:
             raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
         h = self.encode(self.wte(idx) + self.wpe(torch.arange(T, device=idx.device)))
-        logits = F.linear(h, self.wte.weight)
+        logits = F.linear(h, self.wte.weight)[..., :self.config.vocab_size]  # the real tokens only
         loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         return logits, loss
 
@@ -219,12 +226,12 @@ class BERT(Transformer):
     def __init__(self, config: BERTConfig):
         super().__init__(config, causal=False)
         self.seq_len = config.block_size
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wte = nn.Embedding(padded_vocab(config), config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.head_dense = nn.Linear(config.n_embd, config.n_embd)
         self.head_gelu = gelu(config)
         self.head_ln = nn.LayerNorm(config.n_embd, eps=config.ln_eps)
-        self.head_bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.head_bias = nn.Parameter(torch.zeros(padded_vocab(config)))
         self.init_weights()
 
     @property
@@ -235,11 +242,21 @@ class BERT(Transformer):
         T = idx.shape[1]
         h = self.encode(self.wte(idx) + self.wpe(torch.arange(T, device=idx.device)))
         h = self.head_ln(self.head_gelu(self.head_dense(h)))
-        logits = F.linear(h, self.wte.weight, self.head_bias)
+        logits = F.linear(h, self.wte.weight, self.head_bias)[..., :self.config.vocab_size]
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
         return logits, loss
+
+
+def set_dropout(model, p):
+    """Set every dropout of the model (embeddings, attention, residual branches) to probability p,
+    whatever its config says; the config's dropout is what a checkpoint keeps."""
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = p
+        elif isinstance(m, SelfAttention):
+            m.dropout = p
 
 
 def accuracy_counts(logits, targets):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import commandline
 from commandline import ConfigError
+from plot import PANELS, finish, mark_level_changes, pyplot
 
 GPU_BF16_PEAK_FLOPS = {'H100 SXM': 989e12, 'H100 80GB HBM3': 989e12, 'H100 PCIe': 756e12, 'H100 NVL': 835e12,
                        'H200': 989e12, 'A100': 312e12, 'L4': 121e12, 'RTX 4090': 165e12, 'A10G': 70e12}
@@ -75,8 +76,9 @@ def saving_pct(cost, reference_cost):
     return None if cost is None or reference_cost is None else 100 * (1 - cost / reference_cost)
 
 
-def summarize(name, log, reference, frontier):
-    """One arm at one seed: its final loss and costs, saved vs frontier, and first reach."""
+def summarize(name, log, reference, frontier, shared=False):
+    """One arm at one seed: its final loss and costs, saved vs frontier, and first reach. With
+    shared (runs trained side by side), no wall-time figures: the runs slowed each other."""
     last, ref = log[-1], reference[-1]
     frontier_flops = frontier_cost([(p['flops'], p['val_loss']) for p in frontier], last['val_loss'])
     frontier_time = frontier_cost([(p['time_s'], p['val_loss']) for p in frontier], last['val_loss'])
@@ -88,7 +90,24 @@ def summarize(name, log, reference, frontier):
             'time_saved_pct': saving_pct(last['time_s'], frontier_time),
             'first_reach_flops_saved_pct': saving_pct(reach[0], ref['flops']),
             'first_reach_time_saved_pct': saving_pct(reach[1], ref['time_s']),
-            'tokens_per_s_by_level': tokens_per_s_by_level(log)}
+            'tokens_per_s_by_level': tokens_per_s_by_level(log), 'level_changes': level_changes(log),
+            **({'time_saved_pct': None, 'first_reach_time_saved_pct': None, 'tokens_per_s_by_level': None}
+               if shared else {})}
+
+
+def level_changes(log):
+    """What each level change of a run did to the validation loss: the loss just before, right after,
+    and DIAGNOSTIC_STEPS (10 and 50) steps later, and the pair cosine right after and 50 steps later
+    where width grew (vcycle.py logs them)."""
+    changes = []
+    for a, b in zip(log, log[1:]):
+        if b['stage'] != a['stage']:
+            later = {r['step']: r for r in log if r['stage'] == b['stage']}
+            changes.append({'change': f"{a['level']} -> {b['level']}", 'before': a['val_loss'],
+                            'after': b['val_loss'], 'after_10': later.get(10, {}).get('val_loss'),
+                            'after_50': later.get(50, {}).get('val_loss'), 'pair_cosine': b.get('pair_cosine'),
+                            'pair_cosine_50': later.get(50, {}).get('pair_cosine')})
+    return changes
 
 
 SAVINGS = ('flops_saved_pct', 'time_saved_pct', 'first_reach_flops_saved_pct', 'first_reach_time_saved_pct')
@@ -105,7 +124,8 @@ def median_range(values):
 
 
 def aggregate(rows_by_seed):
-    """Per arm: median, min and max over seeds of the final loss and of every saving."""
+    """Per arm: median, min and max over seeds of the final loss and of every saving, and the
+    median of each level change's diagnostics."""
     names = list(dict.fromkeys(r['name'] for rows in rows_by_seed.values() for r in rows))
     summary = []
     for name in names:
@@ -114,14 +134,23 @@ def aggregate(rows_by_seed):
                  'first_reached': sum(r['first_reach_flops_saved_pct'] is not None for r in rows)}
         for key in ('final_val_loss', 'final_val_acc', 'total_flops') + SAVINGS:
             entry[key] = dict(zip(('median', 'min', 'max'), median_range([r[key] for r in rows])))
+        entry['level_changes'] = [
+            {key: (changes[0][key] if key == 'change' else median_range([c[key] for c in changes])[0])
+             for key in changes[0]}
+            for changes in zip(*(r.get('level_changes', []) for r in rows))]
         summary.append(entry)
     return summary
+
+
+def peak_flops(device):
+    """The dense bf16 peak of a GPU named `device` (FLOP/s); None for a CPU or an unknown GPU."""
+    return next((v for k, v in GPU_BF16_PEAK_FLOPS.items() if k in device), None)
 
 
 def mfu(log, device):
     """Model FLOPs per second over the device's dense bf16 peak, at the median steady-state
     throughput (so torch.compile's first steps do not count); None for a CPU or an unknown GPU."""
-    peak = next((v for k, v in GPU_BF16_PEAK_FLOPS.items() if k in device), None)
+    peak = peak_flops(device)
     rates = sorted(r['tokens_per_s'] for r in log if r['tokens_per_s'])
     if peak is None or not rates:
         return None
@@ -158,44 +187,52 @@ def print_summary(summary, seeds):
               f"{s['first_reached']:>3d}/{s['seeds']}{accuracy}")
 
 
-def plot(runs, frontiers, names, path):
+def print_level_changes(summary):
+    def f(v):
+        return f"{v:.3f}" if v is not None else '-'
+    print("\nlevel changes, median over seeds: validation loss just before -> right after, 10 and 50 steps later; "
+          "pair cosine right after and 50 steps later (width growth)")
+    for s in summary:
+        for c in s['level_changes']:
+            print(f"{s['name']:42s} {c['change']:>6s}  {f(c['before'])} -> {f(c['after'])}, {f(c['after_10'])}, "
+                  f"{f(c['after_50'])}   cosine {f(c['pair_cosine'])}, {f(c['pair_cosine_50'])}")
+
+
+def plot(runs, frontiers, names, path, shared=False):
     """Each arm's median validation loss over the seeds with the seeds' range as a band, against
-    FLOPs and wall time; dotted lines at level changes; the frontier's budgets as points."""
+    FLOPs and wall time (FLOPs alone when the runs shared the machine); dotted lines at level
+    changes; the frontier's budgets as points."""
     try:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot (pip install matplotlib); results.json is written")
+        plt = pyplot()
+    except ConfigError as e:
+        print(f"no plot: {e}; results.json is written")
         return False
     import numpy as np
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, key, label in ((axes[0], 'flops', 'training FLOPs'), (axes[1], 'time_s', 'training wall time (s)')):
+    panels = PANELS[:1] if shared else PANELS
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5), squeeze=False)
+    by_steps = {}
+    for points in frontiers.values():
+        for p in points:
+            by_steps.setdefault(p['steps'], []).append(p)
+    lowest = min([np.median([p['val_loss'] for p in v]) for v in by_steps.values()]
+                 + [np.median([runs[s][n][-1]['val_loss'] for s in runs]) for n in names])
+    for ax, (key, label) in zip(axes[0], panels):
         for name in names:
             logs = [runs[seed][name] for seed in runs]
             x = np.median([[r[key] for r in log] for log in logs], axis=0)
             y = np.array([[r['val_loss'] for r in log] for log in logs])
             line, = ax.plot(x, np.median(y, axis=0), label=name, lw=1.6)
             ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2, lw=0)
-            for i, (a, b) in enumerate(zip(logs[0], logs[0][1:])):
-                if a['level'] != b['level']:
-                    ax.axvline(x[i + 1], color=line.get_color(), ls=':', lw=0.9)
-        by_steps = {}
-        for points in frontiers.values():
-            for p in points:
-                by_steps.setdefault(p['steps'], []).append((p[key], p['val_loss']))
-        fx = [np.median([c for c, _ in v]) for v in by_steps.values()]
-        fy = [np.array([l for _, l in v]) for v in by_steps.values()]
+            mark_level_changes(ax, x, logs[0], line.get_color())
+        fx = [np.median([p[key] for p in v]) for v in by_steps.values()]
+        fy = [np.array([p['val_loss'] for p in v]) for v in by_steps.values()]
         ax.errorbar(fx, [np.median(v) for v in fy], yerr=[[np.median(v) - v.min() for v in fy],
                     [v.max() - np.median(v) for v in fy]], fmt='ks', ms=4, capsize=3, label='frontier (final losses)')
-        ax.set_xscale('log')
-        ax.set_xlabel(label + ('  (dotted: level changes)' if key == 'flops' else ''))
-        ax.set_ylabel(f'validation loss (median, band: range over {len(runs)} seeds)')
-        lowest = min([np.median(v) for v in fy] + [np.median([runs[s][n][-1]['val_loss'] for s in runs]) for n in names])
-        ax.set_ylim(lowest - 0.05, lowest + 0.8)
-        ax.legend(fontsize=8)
+        finish(ax, label, lowest, shown=0.8)
+    fig.suptitle(f'validation loss: median over {len(runs)} seed(s), the band their range', fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
     return True
 
 
@@ -203,18 +240,22 @@ def report(results, out):
     """Every arm's figures at every seed and over the seeds, printed, and the plot written to
     out/loss.png; returns results with 'rows', 'summary' and 'baseline_mfu' filled in."""
     seeds, logs, frontiers = results['seeds'], results['logs'], results['frontiers']
+    shared = results.get('jobs', 1) > 1
     rows = {}
     for seed in seeds:
         reference = next(iter(logs[seed].values()))
-        rows[seed] = [summarize(name, log, reference, frontiers[seed]) for name, log in logs[seed].items()]
+        rows[seed] = [summarize(name, log, reference, frontiers[seed], shared) for name, log in logs[seed].items()]
         print_seed(seed, rows[seed], frontiers[seed])
     summary = aggregate(rows)
-    baseline_mfu = mfu(next(iter(logs[seeds[0]].values())), results['device'])
+    baseline_mfu = None if shared else mfu(next(iter(logs[seeds[0]].values())), results['device'])
     print_summary(summary, seeds)
+    print_level_changes(summary)
+    if shared:
+        print(f"{results['jobs']} runs trained side by side: their wall times slowed each other, so no time figures")
     if baseline_mfu:
         print(f"baseline MFU {baseline_mfu['mfu_pct']:.1f}% of {baseline_mfu['device']} bf16 peak")
     names = [name for name in logs[seeds[0]] if not name.startswith('ablation')]
-    if plot(logs, frontiers, names, Path(out) / 'loss.png'):
+    if plot(logs, frontiers, names, Path(out) / 'loss.png', shared):
         print(f"plot: {Path(out) / 'loss.png'}")
     return dict(results, rows=rows, summary=summary, baseline_mfu=baseline_mfu)
 

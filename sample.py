@@ -52,8 +52,20 @@ class Settings:
     device: str = 'auto'            # 'auto': cuda if available, else cpu
 
 
+def check(args):
+    """Settings that cannot sample, refused before any model is loaded."""
+    for ok, message in ((args.temperature >= 0, f"temperature must be >= 0 (0: greedy), got {args.temperature}"),
+                        (args.top_k >= 1, f"top_k must be at least 1, got {args.top_k}"),
+                        (args.num_samples >= 1, f"num_samples must be at least 1, got {args.num_samples}"),
+                        (args.max_new_tokens >= 0, f"max_new_tokens must be >= 0, got {args.max_new_tokens}"),
+                        (args.level >= 1, f"level must be at least 1 (1: the full model), got {args.level}")):
+        if not ok:
+            raise ConfigError(message)
+
+
 def main(argv):
     args = commandline.parse_settings(Settings, argv)
+    check(args)
     device = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
     if args.init_from:
         model = hf.import_hf(args.init_from).to(device)

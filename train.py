@@ -14,6 +14,7 @@ last one repeated). Every problem with the request is reported in one line befor
 import importlib
 import json
 import os
+import shlex
 import sys
 import typing
 from dataclasses import asdict, dataclass, fields, replace
@@ -28,7 +29,7 @@ from commandline import ConfigError
 from coalesce import DEPTH_COPIES, DEPTH_PAIRINGS
 from data import DATA_DIR, DataError, ImageBatches, TextBatches, dataset_path, read_meta
 from model import MODELS
-from vcycle import Env, VCycle, level_configs, plan_table
+from vcycle import Env, VCycle, level_configs, plan_table, stage_costs, total_steps, warmup_warnings
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Config:
     device: str = 'auto'            # 'auto': cuda, then mps, then cpu
     dtype: str = 'auto'             # 'auto': bfloat16 autocast on CUDA, float32 elsewhere
     compile: str = 'auto'           # 'auto': torch.compile on CUDA only; 'on' or 'off'
+    compile_mode: tuple[str, ...] = ('default',)  # per level: 'default', 'max-autotune-no-cudagraphs', 'reduce-overhead'
     # data and model
     dataset: str = 'stdlib'         # a folder under data/, or a path to one
     model: str = 'gpt'              # 'gpt', 'bert' or 'vit'
@@ -50,9 +52,10 @@ class Config:
     block_size: int = 128           # text models: tokens per sequence
     patch_size: int = 4             # ViT: pixels per patch side
     dropout: float = 0.0            # dropout on embeddings and residual branches
+    vocab_multiple: int = 1         # text models: the embedding table padded to a multiple of this (64 on GPUs)
     # batch
     batch_tokens: int = 4096        # tokens per optimizer step (ViT: images x tokens per image)
-    micro_batch: int = 32           # sequences per forward pass; accumulation makes up the rest
+    micro_batch: tuple[int, ...] = (32,)  # per level: sequences per forward pass; accumulation makes up the rest
     # V-cycle, per level: one value for every level, or k values from level 1 (the full model) down
     levels: int = 2                 # k, the number of levels; 1 is plain training (the baseline)
     up_steps: tuple[int, ...] = (400, 600)  # steps at levels 1 .. k on the way up (level k: the bottom)
@@ -60,11 +63,15 @@ class Config:
     warmup: int = 50                # warmup steps of the first stage
     transition_warmup: tuple[int, ...] = (20,)  # warmup steps after each level change, per level
     min_lr_frac: float = 0.1        # the last stage's cosine decay ends at this fraction of the peak
+    decay_steps: int = 0            # the last stage decays over its last this many steps (warmup-stable-decay); 0: all
     decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
+    mup_lr: bool = False            # a narrower level's hidden matrices take its lr x d_1 / d_l (muP's rule for Adam)
     baseline_lr: float = 0.0        # plain training's peak lr on this recipe (bench.py's baseline); 0: level 1's lr
     # level changes, one value for every change or k - 1 values, the change from level 1 to 2 first
     down_steps: tuple[int, ...] = (100,)  # E_a: steps at levels 1 .. k-1 on the way down (0: none, see small_init)
+    return_rule: tuple[str, ...] = ('interpolate',)  # the way up: 'interpolate' (the paper, alpha) or 'correct' (beta)
     alpha: tuple[float, ...] = (0.5,)    # interpolation weight of the de-coalesced model, levels 1 .. k-1
+    beta: tuple[float, ...] = (1.0,)     # 'correct': share of the kept model's fine detail (1: multigrid; 0: alpha 1)
     coalesce_width: tuple[bool, ...] = (True,)  # the change halves (doubles) n_embd and n_head
     coalesce_depth: tuple[bool, ...] = (True,)  # the change halves (doubles) n_layer
     depth_pairing: tuple[str, ...] = ('stack',)  # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
@@ -72,7 +79,10 @@ class Config:
     small_init: tuple[str, ...] = ('coalesce',)  # after 0 steps down: 'coalesce' the untrained level, or 'own' init
     split_skew: tuple[float, ...] = (0.0,)   # width growth: a split input weight's copies get (1 +- split_skew) / 2 of it
     split_noise: tuple[float, ...] = (0.0,)  # ... and +- this x its RMS, Gaussian; both keep the function
+    split_complementary: tuple[float, ...] = (0.0,)  # ... or U - N and N, N this x U's RMS (LEMON), instead
     carry_optimizer: tuple[bool, ...] = (False,)  # map AdamW's moments through the change (else a fresh AdamW)
+    new_copy_ramp: tuple[int, ...] = (0,)  # growing: second copies' updates ramp up over this many steps, moments zeroed
+    return_dropout: tuple[float, ...] = (0.0,)  # dropout during the warmup after the way up, breaking symmetry
     # optimizer: AdamW, weight decay on matrices only
     weight_decay: float = 0.1       # decoupled weight decay of the weight matrices
     beta1: float = 0.9              # AdamW's first-moment decay
@@ -84,15 +94,23 @@ class Config:
     checkpoint_interval: int = 250  # write out_dir/ckpt.pt every this many iterations
 
 
-PER_LEVEL = ('up_steps', 'lr', 'transition_warmup')  # k values; every other tuple setting: k - 1, one per change
+PER_LEVEL = ('up_steps', 'lr', 'transition_warmup', 'micro_batch', 'compile_mode')  # k values; other tuples: k - 1
 TUPLES = [f.name for f in fields(Config) if typing.get_origin(f.type) is tuple]
 RESUMABLE_CHANGES = {'init_from', 'overwrite', 'device', 'compile'}
 
 
 def parse_args(argv):
-    """Config from an optional config file and --key=value overrides (--resume: --init_from=resume)."""
+    """Config from an optional config file and --key=value overrides (--resume: --init_from=resume).
+    Starting from a Hugging Face folder, the model's kind and shape come from the folder where the
+    arguments leave them unset."""
     argv = ['--init_from=resume' if a == '--resume' else a for a in argv]
     values = commandline.read_settings(Config, argv)
+    if values.get('init_from', 'scratch') not in ('scratch', 'resume') and Path(values['init_from']).is_dir():
+        kind, held = hf.folder_config(values['init_from'])
+        shape = dict(model=kind, n_layer=held.n_layer, n_head=held.n_head, n_embd=held.n_embd)
+        if kind == 'vit':
+            shape['patch_size'] = held.patch_size
+        values = {**shape, **values}
     cfg = Config(**values)
     for name in TUPLES:
         n, value = max(cfg.levels - (name not in PER_LEVEL), 0), getattr(cfg, name)
@@ -120,24 +138,36 @@ def check_config(cfg):
     each('depth_pairing', DEPTH_PAIRINGS)
     each('depth_copies', DEPTH_COPIES)
     each('small_init', ('coalesce', 'own'))
+    each('return_rule', ('interpolate', 'correct'))
     need(not any(carry and copies == 'identity' for carry, copies in zip(cfg.carry_optimizer, cfg.depth_copies)),
          "carry_optimizer needs depth_copies 'half' or 'full': 'identity' layers are not copies, so Adam's "
          "moments have no map through them")
+    need(not any(carry and rule == 'correct' for carry, rule in zip(cfg.carry_optimizer, cfg.return_rule)),
+         "carry_optimizer goes with return_rule 'interpolate' only: Adam's moments have no map through the "
+         "coarse-grid correction")
     need(cfg.dtype in ('auto', 'float32', 'bfloat16'), f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
     need(cfg.compile in ('auto', 'on', 'off'), f"compile must be auto, on or off, got {cfg.compile!r}")
+    each('compile_mode', ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs'))
     need(all(s >= 1 for s in cfg.up_steps), f"every entry of up_steps must be >= 1, got {cfg.up_steps}")
     need(all(s >= 0 for s in cfg.down_steps), f"every entry of down_steps must be >= 0, got {cfg.down_steps}")
     need(all(lr > 0 for lr in cfg.lr), f"every learning rate must be positive, got lr={cfg.lr}")
     need(cfg.baseline_lr >= 0, f"baseline_lr must be positive, or 0 for level 1's lr; got {cfg.baseline_lr}")
     need(all(0 <= a <= 1 for a in cfg.alpha), f"alpha must lie in [0, 1], got {cfg.alpha}")
+    need(all(b >= 0 for b in cfg.beta), f"beta must be >= 0, got {cfg.beta}")
     need(cfg.warmup >= 0 and all(w >= 0 for w in cfg.transition_warmup), "warmups must be >= 0")
     need(0 <= cfg.min_lr_frac <= 1, f"min_lr_frac must lie in [0, 1], got {cfg.min_lr_frac}")
-    need(all(0 <= s < 1 for s in cfg.split_skew) and all(n >= 0 for n in cfg.split_noise),
-         f"split_skew must lie in [0, 1) and split_noise be >= 0, got {cfg.split_skew} and {cfg.split_noise}")
+    need(all(0 <= s < 1 for s in cfg.split_skew) and all(n >= 0 for n in cfg.split_noise + cfg.split_complementary),
+         f"split_skew must lie in [0, 1), split_noise and split_complementary be >= 0, got {cfg.split_skew}, "
+         f"{cfg.split_noise} and {cfg.split_complementary}")
+    need(not any(c and (s or n) for c, s, n in zip(cfg.split_complementary, cfg.split_skew, cfg.split_noise)),
+         "split_complementary replaces split_skew and split_noise: set one or the other at each level change")
+    need(all(r >= 0 for r in cfg.new_copy_ramp) and cfg.decay_steps >= 0, "new_copy_ramp and decay_steps must be >= 0")
+    need(all(0 <= p < 1 for p in cfg.return_dropout), f"return_dropout must lie in [0, 1), got {cfg.return_dropout}")
     need(0 <= cfg.dropout < 1, f"dropout must lie in [0, 1), got {cfg.dropout}")
-    for name in ('n_layer', 'n_head', 'n_embd', 'block_size', 'patch_size', 'batch_tokens', 'micro_batch',
+    for name in ('n_layer', 'n_head', 'n_embd', 'block_size', 'patch_size', 'batch_tokens', 'vocab_multiple',
                  'eval_interval', 'eval_iters', 'checkpoint_interval'):
         need(getattr(cfg, name) >= 1, f"{name} must be at least 1, got {getattr(cfg, name)}")
+    need(all(m >= 1 for m in cfg.micro_batch), f"every micro_batch must be at least 1, got {cfg.micro_batch}")
     need(cfg.n_embd % cfg.n_head == 0, f"n_embd={cfg.n_embd} must be a multiple of n_head={cfg.n_head}")
     need(all(w or d for w, d in zip(cfg.coalesce_width, cfg.coalesce_depth)),
          "every level change must halve something: coalesce_width or coalesce_depth must be True")
@@ -151,9 +181,10 @@ def baseline_of(cfg, steps, out_dir, eval_interval=None):
     """Plain training of cfg's M_1 for `steps` steps at the recipe's baseline_lr, with its own warmup
     and full cosine decay: what a V-cycle is judged against. It has no level changes, so every
     recipe on the same M_1, data and batch has the same baseline."""
-    changes = {name: () for name in TUPLES if name not in PER_LEVEL}
-    return replace(cfg, levels=1, up_steps=(steps,), lr=(cfg.baseline_lr or cfg.lr[0],), transition_warmup=(),
-                   decay_every_stage=False, baseline_lr=0.0, out_dir=str(out_dir),
+    changes = {name: () for name in TUPLES if name not in PER_LEVEL}  # no level changes
+    level_1 = {name: getattr(cfg, name)[:1] for name in PER_LEVEL}   # level 1's own settings
+    return replace(cfg, levels=1, **dict(level_1, up_steps=(steps,), lr=(cfg.baseline_lr or cfg.lr[0],)),
+                   decay_steps=0, decay_every_stage=False, mup_lr=False, baseline_lr=0.0, out_dir=str(out_dir),
                    eval_interval=eval_interval or cfg.eval_interval, **changes)
 
 
@@ -187,7 +218,7 @@ def imported_model_config(cfg):
     checked against what cfg asks for, with cfg's block_size and dropout."""
     if cfg.init_from in ('scratch', 'resume'):
         return None
-    kind, imported = hf.folder_config(cfg.init_from, dropout=cfg.dropout)
+    kind, imported = hf.folder_config(cfg.init_from, dropout=cfg.dropout, vocab_multiple=cfg.vocab_multiple)
     asked = dict(model=cfg.model, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
     held = dict(model=kind, n_layer=imported.n_layer, n_head=imported.n_head, n_embd=imported.n_embd)
     if kind == 'vit':
@@ -226,7 +257,7 @@ def model_config_of(cfg, meta, world=1):
         if 'vocab_size' not in meta:
             raise DataError(f"dataset {cfg.dataset} is not a text dataset; {cfg.model} needs one such as stdlib")
         vocab = meta['vocab_size'] + (1 if cfg.model == 'bert' else 0)  # BERT adds a [MASK] token
-        model_config = config_cls(block_size=cfg.block_size, vocab_size=vocab, **shape)
+        model_config = config_cls(block_size=cfg.block_size, vocab_size=vocab, vocab_multiple=cfg.vocab_multiple, **shape)
         if imported is not None and imported.vocab_size < vocab:
             raise DataError(f"dataset {cfg.dataset} has {vocab} token ids, more than init_from's vocabulary "
                             f"of {imported.vocab_size}")
@@ -235,10 +266,11 @@ def model_config_of(cfg, meta, world=1):
         raise ConfigError(f"batch_tokens={cfg.batch_tokens} is not a multiple of the sequence length "
                           f"{seq_len}: use a multiple such as {seq_len * max(1, cfg.batch_tokens // seq_len)}")
     rows = cfg.batch_tokens // seq_len
-    if rows % (cfg.micro_batch * world):
-        raise ConfigError(f"a step of {rows} sequences does not split into micro-batches of {cfg.micro_batch} "
-                          f"on {world} rank(s): make batch_tokens / {seq_len} a multiple of "
-                          f"micro_batch x world size = {cfg.micro_batch * world}")
+    for micro_batch in cfg.micro_batch:
+        if rows % (micro_batch * world):
+            raise ConfigError(f"a step of {rows} sequences does not split into micro-batches of {micro_batch} "
+                              f"on {world} rank(s): make batch_tokens / {seq_len} a multiple of "
+                              f"micro_batch x world size = {micro_batch * world}")
     return imported or model_config, rows
 
 
@@ -247,16 +279,18 @@ def build_data_and_model(cfg, env):
     folder = dataset_folder(cfg)
     meta = read_meta(folder)
     model_config, rows = model_config_of(cfg, meta, env.world)
+    pin = env.device.startswith('cuda')  # page-locked batches copy to the GPU without the host waiting
     if cfg.model == 'vit':
-        batches = ImageBatches(folder, rows, cfg.seed)
+        batches = ImageBatches(folder, rows, cfg.seed, pin)
     else:
-        batches = TextBatches(folder, cfg.block_size, rows, cfg.seed,
+        batches = TextBatches(folder, cfg.block_size, rows, cfg.seed, pin,
                               mask_token_id=model_config.vocab_size - 1 if cfg.model == 'bert' else None)
     torch.manual_seed(cfg.seed)
     if cfg.init_from in ('scratch', 'resume'):
         model = MODELS[cfg.model](model_config)
     else:
-        model = hf.import_hf(cfg.init_from, block_size=cfg.block_size, dropout=cfg.dropout).train()
+        model = hf.import_hf(cfg.init_from, block_size=cfg.block_size, dropout=cfg.dropout,
+                             vocab_multiple=cfg.vocab_multiple).train()
     return batches, model.to(env.device)
 
 
@@ -336,6 +370,8 @@ def run(cfg):
     if env.ddp:
         torch.distributed.barrier()
     torch.set_float32_matmul_precision('high')
+    for warning in warmup_warnings(cfg) if env.master else ():
+        print(warning)
     cycle = VCycle(cfg, model, batches, env, resume=resume)
     try:
         cycle.run()
@@ -348,18 +384,50 @@ def run(cfg):
 
 
 FLAGS = {'--resume': 'continue the run in out_dir exactly where it stopped (--init_from=resume)',
+         '--baseline': "train what the recipe is judged against instead: M_1 alone on as many tokens, at the "
+                       "recipe's baseline_lr, with its own warmup and cosine decay, in <out_dir>-baseline",
          '--plan': "print each stage's level, shape, steps, tokens, lr and FLOPs, and the total against "
                    "plain training of M_1; checks the request, trains nothing, writes nothing",
          '--help, -h': 'this text'}
 
 
 def main(argv):
-    """Train as argv asks, or with --plan print what a run would train."""
-    if '--plan' in argv:
-        cfg = parse_args([a for a in argv if a != '--plan'])
-        print(plan_table(cfg, checked_request(cfg)[1]))
+    """Train as argv asks (with --baseline, the recipe's baseline), or with --plan print what a run
+    would train; a finished run ends with a summary and the commands to run next."""
+    flags = {a for a in argv if a in ('--plan', '--baseline')}
+    cfg = parse_args([a for a in argv if a not in flags])
+    if '--baseline' in flags:
+        cfg = baseline_of(cfg, total_steps(cfg), f'{cfg.out_dir}-baseline')
+    if '--plan' in flags:
+        print('\n'.join([plan_table(cfg, checked_request(cfg)[1])] + warmup_warnings(cfg)))
         return None
-    return run(parse_args(argv))
+    cycle = run(cfg)
+    if cycle.env.master:
+        print(summary(cycle, [a for a in argv if a != '--baseline'], '--baseline' in flags))
+    return cycle
+
+
+def summary(cycle, argv, baseline):
+    """What the finished run reached and cost, the files it wrote, and what to run next."""
+    cfg, p, out = cycle.cfg, cycle.progress, Path(cycle.cfg.out_dir)
+    last = json.loads((out / 'log.jsonl').read_text().splitlines()[-1])
+    costs, plain = stage_costs(cfg, cycle.model.config)
+    what = f"a {cfg.levels}-level V-cycle" if cfg.levels > 1 else 'plain training'
+    c = cycle.model.config
+    v_cycle, plain_run = (Path(str(out)[:-len('-baseline')]), out) if baseline else (out, Path(f'{out}-baseline'))
+    lines = [f"finished: {what} of a {cfg.model.upper()} {c.n_layer} x {c.n_embd}; final validation loss "
+             f"{last['val_loss']:.4f} (train {last['train_loss']:.4f})",
+             f"cost: {p.flops:.3e} FLOPs, {sum(f for *_, f in costs) / plain:.3f} of plain training on the same "
+             f"{p.iter * cfg.batch_tokens:,} tokens; {p.time_s:.0f} s of training",
+             f"wrote: {', '.join(str(f) for f in sorted(out.iterdir()) if not f.name.startswith('.'))}",
+             "next:"]
+    if not baseline and cfg.levels > 1:
+        command = ' '.join(['python train.py', shlex.join(argv), '--baseline'] if argv else ['python train.py --baseline'])
+        lines.append(f"  {command}   # M_1 alone on the same tokens at lr {cfg.baseline_lr or cfg.lr[0]:g}, in {plain_run}")
+    lines.append(f"  python plot.py {v_cycle} {plain_run}   # validation loss against FLOPs and wall time")
+    if cfg.model == 'gpt':
+        lines.append(f"  python sample.py --out_dir={out}   # text from the trained model")
+    return '\n'.join(lines)
 
 
 def cli(argv):

@@ -33,14 +33,17 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 import checkpoint
-from coalesce import check_halving, coalesce, decoalesce, interpolate, resized_config, split_unevenly
+from coalesce import (check_halving, coalesce, correct, decoalesce, interpolate, pair_cosine, resized_config,
+                      second_copies, split_unevenly)
 from data import seed_for
-from model import MODELS, accuracy_counts
+from model import MODELS, accuracy_counts, set_dropout
 from moments import adam_moments, interpolate_moments, load_adam_moments, resize_moments
 
 LOG_FIELDS = ('level', 'phase', 'stage', 'step', 'iter', 'tokens', 'flops', 'train_loss', 'val_loss',
               'lr', 'time_s', 'tokens_per_s')
 ACCURACY_FIELDS = ('train_acc', 'val_acc')  # logged too by the models that report accuracy
+DIAGNOSTIC_STEPS = (10, 50)  # a stage after a level change also logs these steps: how fast it recovers
+PAIR_FIELD = 'pair_cosine'   # ... and after growing width, how far the copies of each feature moved apart
 
 
 @dataclass
@@ -74,7 +77,9 @@ class Stage:
     steps: int
     warmup: int
     peak_lr: float
-    decay: bool    # cosine decay to min_lr_frac * peak_lr by the end of the stage
+    decay: bool    # cosine decay to min_lr_frac * peak_lr by the end of the stage ...
+    decay_steps: int = 0  # ... over its last decay_steps steps (0: every step after the warmup)
+    asked_warmup: int = 0  # the warmup the settings ask for; `warmup` is cut to the stage's steps
 
 
 def plan_stages(cfg):
@@ -87,17 +92,30 @@ def plan_stages(cfg):
         warmup = cfg.warmup if trained == 0 else cfg.transition_warmup[level - 1]  # a fresh model: the first warmup
         trained += steps
         decay = i == len(order) - 1 or (cfg.decay_every_stage and phase != 'down')
-        stages.append(Stage(level, phase, steps, min(warmup, steps), cfg.lr[level - 1], decay))
+        stages.append(Stage(level, phase, steps, min(warmup, steps), cfg.lr[level - 1], decay, cfg.decay_steps, warmup))
     return stages
 
 
+def total_steps(cfg):
+    return sum(s.steps for s in plan_stages(cfg))
+
+
+def warmup_warnings(cfg):
+    """A line for each stage with fewer steps than its warmup: its lr reaches the peak only at its end."""
+    return [f"warning: stage {i} (level {s.level}, {s.phase}) has {s.steps} steps, fewer than its warmup of "
+            f"{s.asked_warmup}: its learning rate reaches the peak {s.peak_lr:g} only at its last step"
+            for i, s in enumerate(plan_stages(cfg)) if 0 < s.steps < s.asked_warmup]
+
+
 def lr_at(stage, step, min_lr_frac):
-    """Linear warmup to the peak, then constant or cosine decay to min_lr_frac * peak."""
+    """Linear warmup to the peak, then constant, or cosine decay to min_lr_frac * peak over the
+    stage's last decay_steps steps (all of them after the warmup when decay_steps is 0)."""
     if step < stage.warmup:
         return stage.peak_lr * (step + 1) / stage.warmup
-    if not stage.decay:
+    start = max(stage.warmup, stage.steps - stage.decay_steps) if stage.decay_steps else stage.warmup
+    if not stage.decay or step < start:
         return stage.peak_lr
-    progress = (step - stage.warmup) / max(1, stage.steps - stage.warmup)
+    progress = (step - start) / max(1, stage.steps - start)
     return stage.peak_lr * (min_lr_frac + (1 - min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -108,16 +126,20 @@ def level_change(cfg, level):
                 depth_copies=cfg.depth_copies[i])
 
 
+def plural(n, noun):
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def level_configs(cfg, model_config):
     """The model configs of M_1 .. M_k, each level the one above halved as its level change says."""
     configs = [model_config]
     for level in range(1, cfg.levels):
         c, change = configs[-1], level_change(cfg, level)
         try:
-            check_halving(c, change['width'], change['depth'])
+            check_halving(c, change['width'], change['depth'], names=('coalesce_width', 'coalesce_depth'))
         except ValueError as e:
-            raise ValueError(f"levels={cfg.levels} needs level {level + 1} = level {level} halved ({c.n_layer} "
-                             f"layers, {c.n_head} heads, n_embd {c.n_embd}): {e}") from None
+            raise ValueError(f"levels={cfg.levels} needs level {level + 1} = level {level} halved ({plural(c.n_layer, 'layer')}, "
+                             f"{plural(c.n_head, 'head')}, n_embd {c.n_embd}): {e}") from None
         configs.append(resized_config(c, change['width'], change['depth'], shrink=True))
     return configs
 
@@ -142,7 +164,7 @@ def plan_table(cfg, model_config):
              f"{cfg.batch_tokens:,} tokens per step; FLOPs = steps x tokens x (6 N + 12 L d T) per token",
              f"{'stage':>5s} {'level':>5s} {'phase':6s} {'shape':>18s} {'params':>9s} {'steps':>7s} {'tokens':>14s} "
              f"{'peak lr':>8s} {'warmup':>6s} {'decay':>5s} {'FLOPs':>9s}"]
-    for i, (stage, c, params, flops) in enumerate(costs, 1):
+    for i, (stage, c, params, flops) in enumerate(costs):  # numbered as log.jsonl numbers them
         lines.append(f"{i:5d} {stage.level:5d} {stage.phase:6s} {f'{c.n_layer} x {c.n_embd}, {c.n_head} heads':>18s} "
                      f"{params / 1e6:8.2f}M {stage.steps:7d} {stage.steps * cfg.batch_tokens:14,d} "
                      f"{stage.peak_lr:8.2g} {stage.warmup:6d} {'yes' if stage.decay else 'no':>5s} {flops:9.3e}")
@@ -154,15 +176,22 @@ def plan_table(cfg, model_config):
     return '\n'.join(lines)
 
 
-def prepare_for_training(model, cfg, env):
+def prepare_for_training(model, cfg, env, level=1):
     """A fresh AdamW for `model`, and the module to run steps through: torch.compile and DDP
-    wrappers rebuilt around it. Called at every stage, since every level change makes a new model."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{'params': [p for p in params if p.dim() >= 2], 'weight_decay': cfg.weight_decay},
-              {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
+    wrappers rebuilt around it. Called at every stage, since every level change makes a new model.
+    Weight decay on matrices only; with mup_lr, a level of width d_l trains its blocks' matrices at
+    d_1 / d_l times its lr (the group's lr_scale)."""
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    width_ratio = cfg.n_embd / model.config.n_embd if cfg.mup_lr else 1.0
+    hidden = {name for name, p in named if p.dim() >= 2 and name.startswith('blocks.')} if width_ratio != 1 else set()
+    groups = [{'params': [p for name, p in named if p.dim() >= 2 and name not in hidden], 'weight_decay': cfg.weight_decay},
+              {'params': [p for _, p in named if p.dim() < 2], 'weight_decay': 0.0}]
+    if hidden:
+        groups.append({'params': [p for name, p in named if name in hidden], 'weight_decay': cfg.weight_decay,
+                       'lr_scale': width_ratio})
     optimizer = torch.optim.AdamW(groups, lr=0.0, betas=(cfg.beta1, cfg.beta2),
-                                  fused=torch.device(env.device).type == 'cuda')
-    runner = torch.compile(model) if env.compile else model
+                                  fused=torch.device(env.device).type in ('cuda', 'cpu'))
+    runner = torch.compile(model, mode=cfg.compile_mode[level - 1]) if env.compile else model
     if env.ddp:
         runner = DDP(runner, device_ids=[env.local_rank] if env.device.startswith('cuda') else None)
     return runner, optimizer
@@ -177,7 +206,7 @@ def evaluate(model, batches, cfg, env):
     for split in ('train', 'val'):
         total = torch.zeros(4, device=env.device)  # sum of batch losses, batches, correct, counted
         for i in range(env.rank, cfg.eval_iters, env.world):
-            x, y = batches.eval_batch(split, i, cfg.micro_batch)
+            x, y = batches.eval_batch(split, i, cfg.micro_batch[0])
             x, y = x.to(env.device), y.to(env.device)
             with env.autocast():
                 logits, loss = model(x, y)
@@ -236,7 +265,7 @@ class Interrupted(Exception):
 
 
 class NonFiniteLoss(RuntimeError):
-    """The loss became inf or NaN; the last checkpoint is left as it was."""
+    """The loss became inf or NaN; the step was skipped and the last checkpoint is left as it was."""
 
 
 class VCycle:
@@ -246,13 +275,18 @@ class VCycle:
         self.cfg, self.batches, self.env = cfg, batches, env
         self.out_dir = Path(cfg.out_dir)
         self.stages = plan_stages(cfg)
-        self.accum = cfg.batch_tokens // model.seq_len // (cfg.micro_batch * env.world)
+        self.rows = cfg.batch_tokens // model.seq_len  # sequences per step, over all ranks
+        self.enter_level(1)
         self.progress, self.model, self.optimizer_state = Progress(), model, None
+        # the first iteration whose loss was not finite, and that loss, kept on the device so that no
+        # step waits for the GPU; read where the host waits anyway (check_finite)
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=env.device)
+        self.bad_loss = torch.zeros((), device=env.device)
         if resume is not None:
             self.restore(resume)
         self.resumed_at = (self.progress.stage, self.progress.step) if resume is not None else None
         self.stop_signal = None
-        self.last_logged = None  # (tokens, time_s) at the previous evaluation, for tokens/s
+        self.last_logged = None  # (tokens, time_s, val_loss) at the previous evaluation
 
     # -- the cycle ------------------------------------------------------------------------------
 
@@ -281,8 +315,9 @@ class VCycle:
 
     def change_level(self, previous, stage, optimizer):
         """Coalesce on the way down; on the way up, interpolate the kept copy with the de-coalesced
-        model. With carry_optimizer, returns Adam's moments mapped through the same operators
-        (moments.resize_moments) and interpolated alongside the weights, for the next stage; else None."""
+        model (or correct it, return_rule='correct'). With carry_optimizer, returns Adam's moments
+        mapped through the same operators (moments.resize_moments) and interpolated alongside the
+        weights, for the next stage; else None."""
         t0 = time.perf_counter()
         cfg, p = self.cfg, self.progress
         upper = min(previous.level, stage.level)  # the change is between levels upper and upper + 1
@@ -304,27 +339,51 @@ class VCycle:
                 grown_moments = resize_moments(self.model, moments, shrink=False, **resize)
                 carried = interpolate_moments(record['moments'], grown_moments, alpha)
             grown = decoalesce(self.model, **resize)
-            if resize['width'] and (cfg.split_skew[i] or cfg.split_noise[i]):
+            if resize['width'] and (cfg.split_skew[i] or cfg.split_noise[i] or cfg.split_complementary[i]):
                 noise = torch.Generator().manual_seed(seed_for(cfg.seed, stage.level))  # the same on resume
-                grown = split_unevenly(grown, cfg.split_skew[i], cfg.split_noise[i], noise)
-            self.model = interpolate(kept, grown, alpha)
+                grown = split_unevenly(grown, cfg.split_skew[i], cfg.split_noise[i], cfg.split_complementary[i], noise)
+            if cfg.return_rule[i] == 'correct':
+                self.model = correct(kept, grown, cfg.beta[i], **resize)
+            else:
+                self.model = interpolate(kept, grown, alpha)
+            if carried is not None and cfg.new_copy_ramp[i]:  # the second copies start from zero moments
+                for name, new in second_copies(self.model, resize['width'], resize['depth'],
+                                               resize['depth_pairing']).items():
+                    for key in ('exp_avg', 'exp_avg_sq'):
+                        carried[name][key] = carried[name][key].masked_fill(new.to(carried[name][key].device), 0)
         p.time_s += time.perf_counter() - t0
         return carried
 
+    def after_return(self, stage):
+        """The level change the current stage follows, if it is on the way up: (its index in the
+        per-change settings, its coalesce arguments); else None."""
+        if stage.phase != 'up':
+            return None
+        return stage.level - 1, level_change(self.cfg, stage.level)
+
     def train_stage(self, stage, carried=None):
         """Train the current model through `stage` (from the step it is at); carried: Adam's
-        moments from the level change before it, if any. Returns the stage's optimizer."""
+        moments from the level change before it, if any. Returns the stage's optimizer.
+        After a way up, the stage may ramp up the second copies' updates (new_copy_ramp) and train
+        with return_dropout during its warmup."""
         cfg, env, p = self.cfg, self.env, self.progress
         model = self.model
-        runner, optimizer = prepare_for_training(model, cfg, env)
+        runner, optimizer = prepare_for_training(model, cfg, env, stage.level)
+        self.enter_level(stage.level)
         if self.optimizer_state is not None:  # resuming
             optimizer.load_state_dict(self.optimizer_state)
         elif carried is not None:             # carried through the level change
             load_adam_moments(model, optimizer, carried)
+        returned = self.after_return(stage)
+        ramp_steps = cfg.new_copy_ramp[returned[0]] if returned else 0
+        second = second_copies(model, returned[1]['width'], returned[1]['depth'], returned[1]['depth_pairing']) \
+            if ramp_steps else {}
+        second = [(param, second[name]) for name, param in model.named_parameters() if name in second]
+        return_dropout = cfg.return_dropout[returned[0]] if returned else 0.0
         flops_per_step = model.flops_per_token() * cfg.batch_tokens
         self.bar.set_description(f"level {stage.level} {stage.phase}")
         while p.step < stage.steps:
-            if p.step == 0 or p.iter % cfg.eval_interval == 0:
+            if p.step == 0 or p.iter % cfg.eval_interval == 0 or (p.stage > 0 and p.step in DIAGNOSTIC_STEPS):
                 self.log(stage, lr_at(stage, p.step, cfg.min_lr_frac))
             if p.iter % cfg.checkpoint_interval == 0 and (p.stage, p.step) != self.resumed_at:
                 self.save_checkpoint(optimizer)
@@ -332,72 +391,117 @@ class VCycle:
                 self.save_checkpoint(optimizer)
                 raise Interrupted(f"{self.stop_signal or 'a signal'} at level {stage.level} {stage.phase} "
                                   f"step {p.step}: checkpoint written, continue with --resume")
+            if return_dropout:
+                set_dropout(model, return_dropout if p.step < stage.warmup else model.config.dropout)
             t0 = time.perf_counter()
             lr = lr_at(stage, p.step, cfg.min_lr_frac)
-            loss = self.train_step(runner, optimizer, lr)
+            ramp = (second, (p.step + 1) / ramp_steps) if p.step < ramp_steps else None
+            self.train_step(runner, optimizer, lr, ramp)
             p.step += 1
             p.iter += 1
             p.flops += flops_per_step
-            p.time_s += time.perf_counter() - t0
+            p.time_s += time.perf_counter() - t0  # when the step is queued: the GPU's time shows at the next wait
             self.bar.update(1)
-            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+            self.bar.set_postfix(lr=f"{lr:.2e}", refresh=False)
+        set_dropout(model, model.config.dropout)
         self.log(stage, lr_at(stage, max(stage.steps - 1, 0), cfg.min_lr_frac))
         if env.master:
             checkpoint.save(model_record(model), self.out_dir / f'model_level{stage.level}.pt')
         self.save_checkpoint(optimizer)
         return optimizer
 
-    def train_step(self, runner, optimizer, lr):
-        """One optimizer step on the global batch of this iteration; returns its mean loss."""
+    def enter_level(self, level):
+        """The level's micro-batch (sequences per forward pass) and whether its compiled module
+        replays CUDA graphs (compile_mode 'reduce-overhead'), which must be told where a step begins."""
+        self.micro_batch = self.cfg.micro_batch[level - 1]
+        self.cuda_graphs = self.env.compile and self.cfg.compile_mode[level - 1] == 'reduce-overhead'
+
+    def train_step(self, runner, optimizer, lr, ramp=None):
+        """One optimizer step on the global batch of this iteration, queued without waiting for the
+        device. A step whose loss (or, with clipping, gradient norm) is not finite changes nothing:
+        the fused AdamW skips it on the device (found_inf, as for a gradient scaler's overflow), and
+        the run stops at the next check (check_finite). Returns the mean loss, on the device.
+        ramp: ([(parameter, mask)], r): the masked entries move r times their update."""
         loss = self.accumulate_gradients(runner)
-        if not math.isfinite(loss):  # stop before the step: the weights stay as they were
-            p, stage = self.progress, self.stages[self.progress.stage]
-            raise NonFiniteLoss(
-                f"loss is {loss} at level {stage.level} ({stage.phase}) step {p.step} (iteration {p.iter}); "
-                f"the last good checkpoint in {self.cfg.out_dir} is kept: lower this level's learning rate "
-                f"or lengthen its warmup, then resume")
+        bad = ~torch.isfinite(loss)
         if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            bad |= ~torch.isfinite(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+        first = bad & (self.first_bad < 0)
+        self.first_bad = torch.where(first, self.progress.iter, self.first_bad)
+        self.bad_loss = torch.where(first, loss, self.bad_loss)
+        optimizer.found_inf = bad.float()
         for group in optimizer.param_groups:
-            group['lr'] = lr
+            group['lr'] = lr * group.get('lr_scale', 1.0)
+        before = [param.detach().clone() for param, _ in ramp[0]] if ramp else []
         optimizer.step()
+        with torch.no_grad():
+            for (param, mask), old in zip(ramp[0] if ramp else (), before):
+                param.copy_(torch.where(mask, old.lerp(param, ramp[1]), param))
         optimizer.zero_grad(set_to_none=True)
         return loss
 
     def accumulate_gradients(self, runner):
         """Gradients of this rank's share of the iteration's global batch, averaged over the
-        micro-steps and (by DDP) over the ranks: the gradient of the whole batch's mean loss."""
+        micro-steps and (by DDP) over the ranks: the gradient of the whole batch's mean loss.
+        Returns that mean loss, on the device."""
         env = self.env
+        accum = self.rows // (self.micro_batch * env.world)
         total = torch.zeros((), device=env.device)
-        for micro in range(self.accum):
-            x, y = self.batches.train_chunk(self.progress.iter, micro * env.world + env.rank, self.cfg.micro_batch)
+        for micro in range(accum):
+            x, y = self.batches.train_chunk(self.progress.iter, micro * env.world + env.rank, self.micro_batch)
             x, y = x.to(env.device, non_blocking=True), y.to(env.device, non_blocking=True)
             # DDP averages gradients over the ranks only on the last micro-step
-            with nullcontext() if not env.ddp or micro == self.accum - 1 else runner.no_sync():
+            if self.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            with nullcontext() if not env.ddp or micro == accum - 1 else runner.no_sync():
                 with env.autocast():
                     _, loss = runner(x, y)
-                (loss / self.accum).backward()
-            total += loss.detach() / self.accum
+                (loss / accum).backward()
+            total += loss.detach() / accum
         if env.ddp:
             dist.all_reduce(total)  # gloo has no AVG
             total /= env.world
-        return total.item()
+        return total
+
+    def check_finite(self):
+        """Stop the run if a step since the start had a non-finite loss, naming the first. Called
+        where the host waits anyway: evaluations, checkpoints, the end of a stage."""
+        bad = self.first_bad.item()
+        if bad < 0:
+            return
+        start = 0
+        for stage in self.stages:
+            if bad < start + stage.steps:
+                break
+            start += stage.steps
+        raise NonFiniteLoss(
+            f"loss is {self.bad_loss.item()} at level {stage.level} ({stage.phase}) step {bad - start} (iteration "
+            f"{bad}); the last good checkpoint in {self.cfg.out_dir} is kept: lower this level's learning rate or "
+            f"lengthen its warmup, then resume")
 
     # -- logging, checkpoints, signals ----------------------------------------------------------
 
     def log(self, stage, lr):
         p = self.progress
+        t0 = time.perf_counter()
+        self.check_finite()  # waits for the queued steps: training time
+        p.time_s += time.perf_counter() - t0
         if (p.stage, p.step) == self.resumed_at:
             return  # logged before the checkpoint we resumed from
         losses = evaluate(self.model, self.batches, self.cfg, self.env)
         tokens = p.iter * self.cfg.batch_tokens
         last = self.last_logged
-        rate = (tokens - last[0]) / (p.time_s - last[1]) if last and p.time_s > last[1] else None
-        self.last_logged = (tokens, p.time_s)
+        rate = (tokens - last[0]) / (p.time_s - last[1]) if last and tokens > last[0] and p.time_s > last[1] else None
+        if self.env.master and last and p.step == 0 and p.stage > 0:
+            self.bar.write(f"{self.describe_change(stage)} | val loss {last[2]:.4f} before -> {losses['val']:.4f} "
+                           f"right after")
+        self.last_logged = (tokens, p.time_s, losses['val'])
         accuracy = {k: losses[k] for k in ACCURACY_FIELDS if k in losses}
+        returned = self.after_return(stage)
+        pairs = {PAIR_FIELD: pair_cosine(self.model)} if returned and returned[1]['width'] else {}
         record = dict(level=stage.level, phase=stage.phase, stage=p.stage, step=p.step, iter=p.iter,
                       tokens=tokens, flops=p.flops, train_loss=losses['train'], val_loss=losses['val'],
-                      **accuracy, lr=lr, time_s=p.time_s, tokens_per_s=rate)
+                      **accuracy, lr=lr, time_s=p.time_s, tokens_per_s=rate, **pairs)
         p.log_lines += 1
         if self.env.master:
             with open(self.out_dir / 'log.jsonl', 'a') as f:
@@ -407,7 +511,25 @@ class VCycle:
                            f" | val {losses['val']:.4f}{shown_accuracy} | lr {lr:.2e} | {p.flops:.3e} FLOPs"
                            f" | {p.time_s:.1f}s")
 
+    def describe_change(self, stage):
+        """What the level change before `stage` did, shape to shape."""
+        previous = self.stages[self.progress.stage - 1]
+        upper = min(previous.level, stage.level)
+        change, i, now = level_change(self.cfg, upper), upper - 1, self.model.config
+        halved = ' and '.join(name for name in ('width', 'depth') if change[name])
+        before = resized_config(now, change['width'], change['depth'], shrink=stage.level < previous.level)
+        if stage.level > previous.level:
+            how = f"M_{stage.level} from its own initialization (plain growth)" \
+                if previous.steps == 0 and self.cfg.small_init[i] == 'own' else f"coalesce {halved}"
+        elif self.cfg.return_rule[i] == 'correct':
+            how = f"de-coalesce {halved}, correct the kept M_{stage.level} (beta {self.cfg.beta[i]:g})"
+        else:
+            how = f"de-coalesce {halved}, interpolate with the kept M_{stage.level} (alpha {self.cfg.alpha[i]:g})"
+        return (f"level {previous.level} -> {stage.level}: {how}, {before.n_layer} x {before.n_embd} -> "
+                f"{now.n_layer} x {now.n_embd}")
+
     def save_checkpoint(self, optimizer):
+        self.check_finite()  # never a checkpoint after a non-finite step
         if not self.env.master:
             return
         state = {'config': asdict(self.cfg), 'progress': vars(self.progress), 'model': model_record(self.model),

@@ -92,26 +92,31 @@ def seed_for(*keys):
 
 class TextBatches:
     """Random windows of block_size + 1 tokens: x the first block_size, y the next-token targets.
-    For BERT (mask_token_id given) x is masked 80/10/10 and y holds the masked tokens, else -1."""
+    For BERT (mask_token_id given) x is masked 80/10/10 and y holds the masked tokens, else -1.
+    With pin, batches are in page-locked memory, so that copying them to a GPU does not wait."""
 
-    def __init__(self, folder, block_size, batch_rows, seed, mask_token_id=None):
+    def __init__(self, folder, block_size, batch_rows, seed, pin=False, mask_token_id=None):
         meta = read_meta(folder)
         self.vocab_size = meta['vocab_size']
         self.split = {s: load_tokens(Path(folder) / f'{s}.bin', self.vocab_size, block_size)
                       for s in ('train', 'val')}
-        self.block_size, self.batch_rows, self.seed = block_size, batch_rows, seed
+        self.block_size, self.batch_rows, self.seed, self.pin = block_size, batch_rows, seed, pin
         self.mask_token_id = mask_token_id
         self._cache = (None, None)
 
+    def windows(self, split, rows, generator):
+        """rows windows of block_size + 1 tokens of a split, int64 (rows, block_size + 1)."""
+        data, T = self.split[split], self.block_size
+        starts = torch.randint(len(data) - T - 1, (rows,), generator=generator).tolist()
+        return torch.from_numpy(np.stack([data[s:s + T + 1].astype(np.int64) for s in starts]))
+
     def draw(self, split, index, rows):
         g = torch.Generator().manual_seed(seed_for(self.seed, int(split == 'val'), index))
-        data, T = self.split[split], self.block_size
-        starts = torch.randint(len(data) - T - 1, (rows,), generator=g).tolist()
-        window = torch.from_numpy(np.stack([data[s:s + T + 1].astype(np.int64) for s in starts]))
+        window = self.windows(split, rows, g)
         x, y = window[:, :-1], window[:, 1:]
         if self.mask_token_id is not None:
             x, y = mask_tokens(window[:, :-1], self.mask_token_id, generator=g)
-        return x, y
+        return (x.pin_memory(), y.pin_memory()) if self.pin else (x, y)
 
     def train_chunk(self, iteration, chunk, rows):
         """Rows [chunk * rows, (chunk + 1) * rows) of the global training batch of an iteration."""
@@ -125,10 +130,22 @@ class TextBatches:
         return self.draw(split, 1_000_000_000 + index, rows)
 
 
+class RandomTokens(TextBatches):
+    """Uniformly random token ids in place of a dataset, for measuring speed (bench.py --speed)."""
+
+    def __init__(self, vocab_size, block_size, batch_rows, seed, pin=False, mask_token_id=None):
+        self.vocab_size, self.block_size, self.batch_rows = vocab_size, block_size, batch_rows
+        self.seed, self.pin, self.mask_token_id = seed, pin, mask_token_id
+        self._cache = (None, None)
+
+    def windows(self, split, rows, generator):
+        return torch.randint(self.vocab_size, (rows, self.block_size + 1), generator=generator)
+
+
 class ImageBatches(TextBatches):
     """Random images with their labels; x float (B, C, S, S) normalized, y int64 (B,)."""
 
-    def __init__(self, folder, batch_rows, seed):
+    def __init__(self, folder, batch_rows, seed, pin=False):
         self.meta = read_meta(folder)
         self.split = {}
         for s in ('train', 'val'):
@@ -139,10 +156,11 @@ class ImageBatches(TextBatches):
                 self.split[s] = (torch.from_numpy(f['x']), torch.from_numpy(f['y']).long())
             if int(self.split[s][1].max()) >= self.meta['n_classes']:
                 raise DataError(f"{path} holds a label not below n_classes {self.meta['n_classes']}")
-        self.batch_rows, self.seed, self._cache = batch_rows, seed, (None, None)
+        self.batch_rows, self.seed, self.pin, self._cache = batch_rows, seed, pin, (None, None)
 
     def draw(self, split, index, rows):
         g = torch.Generator().manual_seed(seed_for(self.seed, int(split == 'val'), index))
         images, labels = self.split[split]
         pick = torch.randint(len(labels), (rows,), generator=g)
-        return (images[pick].float() - IMAGE_MEAN) / IMAGE_STD, labels[pick]
+        x, y = (images[pick].float() - IMAGE_MEAN) / IMAGE_STD, labels[pick]
+        return (x.pin_memory(), y.pin_memory()) if self.pin else (x, y)

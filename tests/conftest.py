@@ -49,7 +49,7 @@ def tiny_args(corpus, out_dir, **overrides):
                 batch_tokens=256, micro_batch=4, levels=2, down_steps=6, up_steps='8,10', lr='3e-3,6e-3',
                 warmup=2, transition_warmup=2, eval_interval=4, eval_iters=2, checkpoint_interval=5)
     args.update(overrides)
-    return [f'--{k}={v}' for k, v in args.items()]
+    return [f'--{k}' if v is None else f'--{k}={v}' for k, v in args.items()]  # None: a bare --key
 
 
 def weights(path):

@@ -14,7 +14,7 @@ import report
 import train
 from coalesce import coalesce, decoalesce
 from conftest import read_log, tiny_args
-from vcycle import evaluate, fresh_model, model_from_record, plan_stages
+from vcycle import evaluate, fresh_model, model_from_record, plan_stages, stage_costs
 
 
 def rec(level, stage, flops, time_s, val, tokens=0):
@@ -177,6 +177,67 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     assert reread['summary'] == json.loads(json.dumps(shared['summary']))
 
 
+def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path):
+    """--jobs=2: each run in its own process, two at a time, on one thread each, ends with exactly the
+    losses of the same runs trained here one after the other on one thread; wall times are not reported."""
+    recipe = tmp_path / 'tiny.py'
+    args = tiny_args(tiny_corpus, tmp_path / 'unused', down_steps=4, up_steps='10,12', eval_interval=4)
+    recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sequential = bench.main([str(recipe), f'--out_dir={tmp_path / "sequential"}', '--baseline_lr=3e-3'])
+    finally:
+        torch.set_num_threads(threads)
+    parallel = bench.main([str(recipe), f'--out_dir={tmp_path / "parallel"}', '--baseline_lr=3e-3', '--jobs=2',
+                           '--threads=1'])
+    def losses(results):
+        return {name: [(r['iter'], r['train_loss'], r['val_loss']) for r in log]
+                for name, log in results['logs'][1337].items()}
+    assert losses(parallel) == losses(sequential) and len(losses(parallel)) == 3
+    assert [(p['steps'], p['val_loss']) for p in parallel['frontiers'][1337]] == \
+        [(p['steps'], p['val_loss']) for p in sequential['frontiers'][1337]]
+    assert (tmp_path / 'parallel' / 'seed1337' / 'baseline' / 'train.log').exists()
+    assert all(r['time_saved_pct'] is None and r['tokens_per_s_by_level'] is None for r in parallel['rows'][1337])
+    assert all(r['tokens_per_s_by_level'] for r in sequential['rows'][1337])
+
+
+def test_plan_lists_every_run_and_trains_nothing(tiny_corpus, tmp_path, capsys, monkeypatch):
+    recipe = tmp_path / 'tiny.py'
+    args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12')
+    recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
+    monkeypatch.setattr(train, 'run', lambda cfg: pytest.fail('planned, yet trained'))
+    total = bench.main([str(recipe), '--plan', '--n_seeds=2', '--ablation=alpha-1'])
+    text = capsys.readouterr().out
+    for heading in ('== reference baseline', '== V-cycle, 2 levels (tiny)', '== growth (tiny)',
+                    '== ablation: alpha-1 (tiny)', '== frontier: the baseline trained to completion at'):
+        assert heading in text
+    cfg = train.parse_args([str(recipe)])
+    model_config = train.checked_request(cfg)[1]
+    arms = [cfg, bench.growth_of(cfg), replace(cfg, alpha=(1.0,)), train.baseline_of(cfg, 26, 'x')]
+    per_step = stage_costs(arms[-1], model_config)[1] / 26
+    expected = sum(sum(f for *_, f in stage_costs(c, model_config)[0]) for c in arms) \
+        + sum(bench.frontier_budgets(cfg)) * per_step
+    assert total == pytest.approx(expected) and f'{2 * total:.3e} for the 2 seed(s) [1337, 1338]' in text
+    assert not (tmp_path / 'bench').exists()
+
+
+def test_speed_harness_on_cpu(tmp_path, capsys):
+    """--speed trains each level of a recipe at its shape on random tokens (no dataset) and reports
+    tokens/s, FLOPs/s and the ratios to M_1; no MFU on a CPU."""
+    recipe = tmp_path / 'tiny.py'
+    recipe.write_text("n_layer, n_head, n_embd, block_size = 4, 4, 32, 32\nbatch_tokens, micro_batch = 256, (4, 8)\n"
+                      f"out_dir = {str(tmp_path / 'speed')!r}\ndevice = 'cpu'\n")
+    result = bench.main([str(recipe), '--speed', '--speed_steps=2'])  # the stdlib corpus need not exist
+    one, two = result['levels']
+    assert (one['shape'], two['shape'], one['micro_batch'], two['micro_batch']) == ('4 x 32', '2 x 16', 4, 8)
+    assert one['tokens_per_s'] > 0 and two['tokens_per_s'] > 0 and one['mfu_pct'] is None
+    assert two['flops_per_s'] == pytest.approx(two['tokens_per_s'] * two['flops_per_token'])
+    assert json.loads((tmp_path / 'speed' / 'speed.json').read_text())['levels'][1]['shape'] == '2 x 16'
+    assert 'tokens/s vs M_1' in capsys.readouterr().out
+    assert not (tmp_path / 'speed' / 'seed1337').exists()  # nothing else trained
+
+
 def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     recipe = tmp_path / 'tiny.py'
     recipe.write_text("coalesce_width, coalesce_depth = False, True\nalpha = (0.75,)\ndown_steps = (10,)\n"
@@ -197,7 +258,7 @@ def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
         bench.ablation_arms(cfg, str(recipe), [], ['alpha-2'])
 
 
-@pytest.mark.parametrize('argv, message', [(['--n_seeds=0'], 'n_seeds must be at least 1'),
+@pytest.mark.parametrize('argv, message', [(['--n_seeds=0'], 'n_seeds and jobs must be at least 1'),
                                            (['--n_seeds=x'], 'n_seeds must be int'),
                                            (['--seeds=5'], "unknown key 'seeds'")])
 def test_bad_seeds(argv, message):

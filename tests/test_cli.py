@@ -1,41 +1,49 @@
 """What a user types first: --help on every command, --plan before a run, accuracy for ViT and BERT."""
+import json
+import os
 import re
+import shlex
 import subprocess
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
 
 import pytest
 import torch
 
 import bench
+import plot
+import report
 import sample
 import train
 from conftest import ROOT, read_log, tiny_args
 from model import BERT, ViT, accuracy_counts
-from vcycle import ACCURACY_FIELDS, LOG_FIELDS, evaluate, plan_stages, stage_costs
+from vcycle import ACCURACY_FIELDS, LOG_FIELDS, PAIR_FIELD, evaluate, plan_stages, stage_costs
 
 
-@pytest.mark.parametrize('command', ['train.py', 'bench.py', 'sample.py'])
+@pytest.mark.parametrize('command', ['train.py', 'bench.py', 'sample.py', 'plot.py', 'report.py'])
 def test_every_command_answers_help(command):
     result = subprocess.run([sys.executable, command, '--help'], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr == ''
-    doc = {'train.py': train, 'bench.py': bench, 'sample.py': sample}[command].__doc__
-    assert result.stdout.startswith(doc.strip().splitlines()[0])
-    assert 'flags:' in result.stdout and 'settings (--key=value' in result.stdout
+    doc = {'train.py': train, 'bench.py': bench, 'sample.py': sample, 'plot.py': plot, 'report.py': report}[command].__doc__
+    assert result.stdout.startswith(doc.strip().splitlines()[0]) and 'flags:' in result.stdout
+    assert ('settings (--key=value' in result.stdout) == (command not in ('plot.py', 'report.py'))
 
 
-@pytest.mark.parametrize('cli, settings', [(train.cli, train.Config), (bench.cli, train.Config),
-                                           (sample.cli, sample.Settings)])
-def test_help_lists_every_setting_with_its_default_and_meaning(cli, settings, capsys):
+@pytest.mark.parametrize('cli, settings, recipe', [(train.cli, train.Config, None), (bench.cli, bench.BenchSettings, None),
+                                                   (bench.cli, train.Config, bench.DEFAULT_CONFIGS),
+                                                   (sample.cli, sample.Settings, None)])
+def test_help_lists_every_setting_with_its_default_and_meaning(cli, settings, recipe, capsys):
+    """Each setting with its default (for the bench's train.py settings, the default recipe's value)."""
     assert cli(['-h']) == 0
     text = capsys.readouterr().out
+    values = asdict(train.parse_args(recipe)) if recipe else {f.name: f.default for f in fields(settings)}
     for f in fields(settings):
         line = next((line for line in text.splitlines() if line.startswith(f'  --{f.name}=')), None)
         assert line is not None, f.name
         default, meaning = re.match(rf'  --{f.name}=(\S+(?: \S+)*?)\s{{2,}}(.+)$', line).groups()
-        assert eval(default) == f.default and len(meaning) > 5, line
-    if cli is bench.cli:
-        assert all(flag.split('=')[0].split(',')[0] in text for flag in bench.FLAGS)
+        assert eval(default) == values[f.name] and len(meaning) > 5, line
+    if recipe:
+        assert "--out_dir='bench-cpu'" in text  # the recipe's, not train.py's 'out'
 
 
 def plan_total(text):
@@ -140,6 +148,82 @@ def test_a_perfect_model_scores_one(kind, tiny_corpus, tiny_images, tmp_path):
 def test_bert_and_vit_log_accuracy_gpt_does_not(tiny_corpus, tmp_path):
     train.main(tiny_args(tiny_corpus, tmp_path / 'bert', model='bert', down_steps=2, up_steps='2,2'))
     train.main(tiny_args(tiny_corpus, tmp_path / 'gpt', down_steps=2, up_steps='2,2'))
-    assert all(set(r) == set(LOG_FIELDS) | set(ACCURACY_FIELDS) for r in read_log(tmp_path / 'bert'))
+    up = {PAIR_FIELD}  # logged after width growth only
+    assert all(set(r) == set(LOG_FIELDS) | set(ACCURACY_FIELDS) | (up if r['phase'] == 'up' else set())
+               for r in read_log(tmp_path / 'bert'))
     assert all(0 <= r['val_acc'] <= 1 for r in read_log(tmp_path / 'bert'))
-    assert all(set(r) == set(LOG_FIELDS) for r in read_log(tmp_path / 'gpt'))
+    assert all(set(r) == set(LOG_FIELDS) | (up if r['phase'] == 'up' else set()) for r in read_log(tmp_path / 'gpt'))
+
+
+def test_a_run_explains_itself_and_its_next_commands_work(tiny_corpus, tmp_path, capsys):
+    """A line at each level change, shape to shape with the loss before and right after; a summary at
+    the end whose baseline and plot commands work as printed; no rate where no tokens were trained."""
+    pytest.importorskip('matplotlib')
+    out = tmp_path / 'run'
+    args = tiny_args(tiny_corpus, out, baseline_lr=2e-3)
+    cycle = train.main(args)
+    text = capsys.readouterr().out
+    changes = [line for line in text.splitlines() if line.startswith('level 1 -> 2') or line.startswith('level 2 -> 1')]
+    assert changes[0].startswith('level 1 -> 2: coalesce width and depth, 4 x 32 -> 2 x 16 | val loss ')
+    assert changes[1].startswith('level 2 -> 1: de-coalesce width and depth, interpolate with the kept M_1 '
+                                 '(alpha 0.5), 2 x 16 -> 4 x 32 | val loss ')
+    log = read_log(out)
+    after = next(r for r in log if r['stage'] == 1)
+    assert float(changes[0].split()[-3]) == pytest.approx(after['val_loss'], abs=1e-4)  # right after
+    assert [r['tokens_per_s'] is None for r in log if r['step'] == 0] == [True] * 3
+    summary = text[text.index('finished:'):].splitlines()
+    assert summary[0].startswith(f"finished: a 2-level V-cycle of a GPT 4 x 32; final validation loss {log[-1]['val_loss']:.4f}")
+    assert summary[1].startswith(f"cost: {cycle.progress.flops:.3e} FLOPs")
+    assert str(out / 'model_level1.pt') in summary[2] and str(out / 'ckpt.pt') in summary[2]
+    baseline_command = shlex.split(summary[4].split('#')[0])
+    assert baseline_command[:2] == ['python', 'train.py'] and baseline_command[-1] == '--baseline'
+    assert train.cli(baseline_command[2:]) == 0
+    baseline = train.parse_args(baseline_command[2:-1])
+    saved = json.loads((tmp_path / 'run-baseline' / 'config.json').read_text())
+    assert saved['levels'] == 1 and saved['lr'] == [2e-3] and saved['up_steps'] == [sum(s.steps for s in plan_stages(baseline))]
+    plot_command = shlex.split(summary[5].split('#')[0])
+    assert plot_command[:2] == ['python', 'plot.py'] and plot.cli(plot_command[2:]) == 0
+    png = (out / 'loss.png').read_bytes()
+    assert png.startswith(b'\x89PNG') and len(png) > 10_000
+    import matplotlib.image
+    height, width, _ = matplotlib.image.imread(out / 'loss.png').shape
+    assert width > 1000 and height > 400
+
+
+def test_plot_without_matplotlib_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith('matplotlib'):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, '__import__', no_matplotlib)
+    (tmp_path / 'log.jsonl').write_text('{}\n')
+    assert plot.cli([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == 'error: plotting needs matplotlib: pip install matplotlib (or -r requirements-optional.txt)\n'
+    assert plot.cli([str(tmp_path / 'missing')]) == 2 and 'log.jsonl not found' in capsys.readouterr().err
+
+
+def test_a_stage_shorter_than_its_warmup_is_warned_of(tiny_corpus, tmp_path, capsys):
+    args = tiny_args(tiny_corpus, tmp_path / 'out', transition_warmup=12, up_steps='20,10')
+    assert train.cli(args + ['--plan']) == 0
+    warning = ('warning: stage 1 (level 2, bottom) has 10 steps, fewer than its warmup of 12: its learning rate '
+               'reaches the peak 0.006 only at its last step')
+    text = capsys.readouterr().out
+    assert warning in text and text.count('warning:') == 1
+    stages = [int(line.split()[0]) for line in text.splitlines() if re.match(r'\s+\d+\s+\d+ (down|bottom|up)', line)]
+    assert stages == [0, 1, 2]  # numbered as log.jsonl numbers them
+    assert train.cli(args) == 0 and warning in capsys.readouterr().out
+    assert sorted({r['stage'] for r in read_log(tmp_path / 'out')}) == stages
+
+
+def test_files_are_readable_by_the_group(tiny_corpus, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert train.cli(tiny_args(tiny_corpus, tmp_path, down_steps=2, up_steps='2,2')) == 0
+    finally:
+        os.umask(old)
+    for name in ('ckpt.pt', 'model_level1.pt', 'model_level2.pt', 'log.jsonl', 'config.json'):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name

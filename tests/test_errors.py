@@ -62,7 +62,10 @@ def bad_dataset(kind, root):
 CASES = {
     'odd n_layer for the levels': (dict(n_layer=3), 'levels=2 needs level 2 = level 1 halved'),
     'odd n_head for the levels': (dict(n_head=3, n_embd=24), 'n_head=3 is odd'),
-    'too many levels for the depth': (dict(levels=4, up_steps='2,2,2,2', lr=1e-3), 'level 3 halved (1 layers'),
+    'too many levels for the depth': (dict(levels=3, up_steps='2,2,2', lr=1e-3, n_layer=2, n_head=8),
+                                      'level 3 = level 2 halved (1 layer, 4 heads, n_embd 16): depth coalescing '
+                                      'needs at least 2 layers: pass coalesce_depth=False'),
+    'a setting without its value': (dict(levels=None), '--levels needs a value: write --levels=VALUE'),
     'n_embd not a multiple of n_head': (dict(n_embd=30), 'n_embd=30 must be a multiple of n_head=4'),
     'batch not a multiple of block_size': (dict(batch_tokens=250), 'batch_tokens=250 is not a multiple'),
     'batch not split by micro_batch': (dict(micro_batch=3), 'does not split into micro-batches of 3'),
@@ -80,6 +83,8 @@ CASES = {
     'no steps': (dict(up_steps='0,3'), 'every entry of up_steps must be >= 1'),
     'negative steps': (dict(down_steps=-1), 'every entry of down_steps must be >= 0'),
     'unknown small init': (dict(small_init='random'), "small_init must be one of ('coalesce', 'own')"),
+    'unknown compile mode': (dict(compile_mode='fastest'), 'compile_mode must be one of'),
+    'micro-batch of a level': (dict(micro_batch='4,3'), 'does not split into micro-batches of 3'),
 }
 
 
@@ -91,6 +96,31 @@ def test_bad_config(case, tiny_corpus, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith('error: ') and err.count('\n') == 1 and message in err, err
     assert snapshot(out) is None  # out_dir not even created
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--levels', '3'], '--levels needs a value: write --levels=3 (settings are --key=value)'),
+    (['levels=3'], "unexpected argument 'levels=3': did you mean --levels=3?"),
+    (['--n_layers=4'], "unknown key 'n_layers' in --n_layers=4; did you mean n_layer?"),
+    (['--lrr=1e-3'], "unknown key 'lrr' in --lrr=1e-3; did you mean lr?"),
+])
+def test_mistyped_settings_get_a_hint(extra, message, tiny_corpus, tmp_path, capsys):
+    assert train.cli(tiny_args(tiny_corpus, tmp_path / 'out') + extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1 and message in err, err
+    assert snapshot(tmp_path / 'out') is None
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--temperature=-1'], 'temperature must be >= 0'), (['--top_k=0'], 'top_k must be at least 1'),
+    (['--num_samples=0'], 'num_samples must be at least 1'), (['--level=0'], 'level must be at least 1'),
+    (['--temprature=1'], "unknown key 'temprature' in --temprature=1; did you mean temperature?"),
+])
+def test_impossible_sampling_is_refused(args, message, tmp_path, capsys):
+    import sample
+    assert sample.cli(args + [f'--out_dir={tmp_path}']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1 and message in err, err
 
 
 @pytest.mark.parametrize('kind, message', [
@@ -184,7 +214,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, t
 
     def nan_at_iteration_12(self, runner):
         loss = original(self, runner)
-        return float('nan') if self.progress.iter == 12 else loss
+        return torch.full_like(loss, float('nan')) if self.progress.iter == 12 else loss
     monkeypatch.setattr(vcycle.VCycle, 'accumulate_gradients', nan_at_iteration_12)
     out = tmp_path / 'out'
     assert train.cli(tiny_args(tiny_corpus, out, checkpoint_interval=5)) == 1
@@ -193,6 +223,43 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, t
     state = checkpoint.load(out / 'ckpt.pt')
     assert state['progress']['iter'] == 10  # the checkpoint before the bad step, untouched
     assert all(torch.isfinite(v).all() for v in state['model']['state'].values())
+
+
+@pytest.mark.parametrize('poison', ['loss', 'gradient'])
+def test_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, poison):
+    """The step is queued without waiting for the device: the fused AdamW skips it (found_inf), so
+    the weights and the optimizer's state stay bitwise as they were; the next check stops the run
+    naming the first bad iteration. A finite loss with an infinite gradient (caught by the clipping
+    norm) is skipped the same way."""
+    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=1, up_steps=8, lr=3e-3))
+    env = train.setup_env(cfg)
+    batches, model = train.build_data_and_model(cfg, env)
+    cycle = vcycle.VCycle(cfg, model, batches, env)
+    runner, optimizer = vcycle.prepare_for_training(model, cfg, env)
+    for i in range(3):
+        cycle.progress.iter = i
+        cycle.train_step(runner, optimizer, 3e-3)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    moments = {k: {s: t.clone() for s, t in state.items()} for k, state in optimizer.state.items()}
+    original = vcycle.VCycle.accumulate_gradients
+
+    def poisoned(self, runner):
+        loss = original(self, runner)
+        if poison == 'loss':
+            return torch.full_like(loss, float('inf'))
+        self.model.wte.weight.grad[0, 0] = float('inf')
+        return loss
+    monkeypatch.setattr(vcycle.VCycle, 'accumulate_gradients', poisoned)
+    cycle.progress.iter = 3
+    cycle.train_step(runner, optimizer, 3e-3)
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    assert all(torch.equal(moments[p][s], t) for p, state in optimizer.state.items() for s, t in state.items())
+    monkeypatch.undo()
+    cycle.progress.iter = 4
+    cycle.train_step(runner, optimizer, 3e-3)  # a good step after the bad one moves the weights again
+    assert not all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(vcycle.NonFiniteLoss, match=r'at level 1 \(bottom\) step 3 \(iteration 3\)'):
+        cycle.check_finite()
 
 
 def test_failing_write_keeps_the_previous_checkpoint(tiny_corpus, tmp_path, monkeypatch, capsys):

@@ -68,6 +68,19 @@ def test_export_opens_with_from_pretrained(arch, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), ours.state_dict().values()))
 
 
+def test_a_padded_gpt_exports_its_real_vocabulary(tmp_path):
+    """Imported into a table padded to 64 rows, GPT-2 computes the same logits; exported, it writes
+    the real vocabulary only, with its special-token ids inside it."""
+    theirs = hf_gpt2()  # a vocabulary of 61
+    ours = import_hf(theirs, vocab_multiple=64)
+    assert ours.wte.weight.shape[0] == 64 and logits_gap(ours, theirs, 'gpt') <= 1e-5
+    export_hf(ours, tmp_path / 'exported')
+    config = json.loads((tmp_path / 'exported' / 'config.json').read_text())
+    assert config['vocab_size'] == 61 and config['bos_token_id'] == config['eos_token_id'] == 60
+    reopened = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / 'exported').eval()
+    assert reopened.transformer.wte.weight.shape[0] == 61 and logits_gap(ours, reopened, 'gpt') <= 1e-5
+
+
 def test_a_model_trained_here_exports_exactly(tiny_corpus, tmp_path):
     """A GPT with vcycle's own settings (exact GELU) goes out and back: transformers computes its logits."""
     train.main(tiny_args(tiny_corpus, tmp_path / 'run', down_steps=2, up_steps='2,2'))
@@ -108,6 +121,16 @@ def test_init_from_trains_from_the_imported_weights(tiny_corpus, tmp_path):
     imported = evaluate(import_hf(tmp_path / 'hf', block_size=16), batches, cfg, train.setup_env(cfg))
     assert first['val_loss'] == pytest.approx(imported['val'], abs=1e-6)
     assert read_log(tmp_path / 'run')[-1]['val_loss'] < first['val_loss']
+
+
+def test_init_from_takes_the_shape_the_arguments_leave_unset(tiny_corpus, tmp_path):
+    """nanoGPT's init_from takes the model from the checkpoint: so does this, where nothing set it."""
+    hf_gpt2(vocab_size=300).save_pretrained(tmp_path / 'hf')  # 4 x 32, 4 heads
+    args = [a for a in gpt_args(tiny_corpus, tmp_path / 'run', tmp_path / 'hf')
+            if not a.startswith(('--n_layer', '--n_head', '--n_embd'))] + ['--down_steps=2', '--up_steps=2,2']
+    cfg = train.parse_args(args)
+    assert (cfg.model, cfg.n_layer, cfg.n_head, cfg.n_embd) == ('gpt', 4, 4, 32)  # the defaults say 4 x 128
+    assert train.cli(args) == 0 and read_log(tmp_path / 'run')
 
 
 @pytest.mark.parametrize('overrides, message', [

@@ -63,3 +63,29 @@ def test_gpt2_initialization():
     assert abs(m.blocks[0].mlp.c_fc.weight.std().item() - 0.02) < 1e-3
     assert abs(m.blocks[0].mlp.c_proj.weight.std().item() - 0.02 / 4) < 5e-4  # 1/sqrt(2 * 8)
     assert m.blocks[0].attn.c_attn.bias.abs().max() == 0 and torch.equal(m.ln_f.weight, torch.ones(256))
+
+
+def test_a_padded_vocabulary_changes_no_logit():
+    """vocab_multiple pads the embedding table (and BERT's output bias); the padding rows get no
+    logit, so logits, loss, sampling and accuracy see the real tokens only, as without padding."""
+    from coalesce import coalesce
+    from model import BERT, BERTConfig
+    for cls, config_cls in ((GPT, GPTConfig), (BERT, BERTConfig)):
+        torch.manual_seed(0)
+        padded = cls(config_cls(block_size=16, vocab_size=50, vocab_multiple=64, n_layer=2, n_head=2, n_embd=16))
+        plain = cls(config_cls(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=16))
+        assert padded.wte.weight.shape == (64, 16) and plain.wte.weight.shape == (50, 16)
+        with torch.no_grad():
+            padded.wte.weight[50:] = 100.0  # would dominate every softmax if it had a logit
+            if cls is BERT:
+                padded.head_bias[50:] = 100.0
+        plain.load_state_dict({k: v[:50] if k in ('wte.weight', 'head_bias') else v for k, v in padded.state_dict().items()})
+        idx, targets = torch.randint(50, (3, 16)), torch.randint(50, (3, 16))
+        (a, loss_a), (b, loss_b) = padded.eval()(idx, targets), plain.eval()(idx, targets)
+        assert a.shape == b.shape == (3, 16, 50) and torch.equal(a, b) and torch.equal(loss_a, loss_b)
+        assert coalesce(padded).wte.weight.shape == (64, 8)  # coalescing keeps the padding
+    assert padded.num_params() - plain.num_params() == 14 * 16 + 14  # BERT: table rows and bias
+    gpt = GPT(GPTConfig(block_size=8, vocab_size=20, vocab_multiple=64, n_layer=1, n_head=2, n_embd=16)).eval()
+    with torch.no_grad():
+        gpt.wte.weight[20:] = 100.0
+    assert gpt.generate(torch.zeros(4, 1, dtype=torch.long), 20, temperature=1.0).max() < 20

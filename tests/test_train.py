@@ -10,7 +10,7 @@ import torch
 import train
 from conftest import ROOT, max_abs_diff, read_log, tiny_args, weights
 from model import GPT, GPTConfig
-from vcycle import LOG_FIELDS, VCycle, lr_at, plan_stages
+from vcycle import LOG_FIELDS, PAIR_FIELD, VCycle, lr_at, plan_stages
 
 
 @pytest.mark.parametrize('levels', [1, 2, 3])
@@ -19,7 +19,7 @@ def test_end_to_end(tiny_corpus, tmp_path, levels):
                  3: dict(up_steps='6,6,12', lr='3e-3,5e-3,8e-3', alpha='0.5,0.25')}[levels]
     train.main(tiny_args(tiny_corpus, tmp_path, levels=levels, **per_level))
     log = read_log(tmp_path)
-    assert all(set(r) == set(LOG_FIELDS) for r in log)
+    assert all(set(r) == set(LOG_FIELDS) | ({PAIR_FIELD} if r['phase'] == 'up' else set()) for r in log)
     assert all(torch.isfinite(torch.tensor([r['train_loss'], r['val_loss']])).all() for r in log)
     assert log[-1]['val_loss'] < log[0]['val_loss'] - 0.5
     phases = [(r['level'], r['phase']) for r in log]
@@ -58,9 +58,9 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_corpus, tmp_path):
         env = train.setup_env(cfg)
         batches, model = train.build_data_and_model(cfg, env)
         cycle = VCycle(cfg, model, batches, env)
-        assert cycle.accum == 8 // micro_batch
+        assert cycle.rows // cycle.micro_batch == 8 // micro_batch
         cycle.progress.iter = 3  # any iteration: its global batch is fixed
-        losses.append(cycle.accumulate_gradients(model))
+        losses.append(cycle.accumulate_gradients(model).item())
         grads.append({k: p.grad for k, p in model.named_parameters()})
     assert abs(losses[0] - losses[1]) <= 1e-6
     assert max_abs_diff(*grads) <= 1e-6
@@ -68,12 +68,14 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_corpus, tmp_path):
     # and whole runs through both level changes agree. Micro-batches of other shapes round
     # differently (about 1e-7) and Adam's g / sqrt(v) amplifies that where g is tiny; a small lr
     # keeps the amplified difference well below the tolerance.
-    for micro_batch in (8, 2):
+    for micro_batch in ('8', '2', '8,2'):  # the last: each level its own micro-batch
         train.main(tiny_args(tiny_corpus, tmp_path / f'run{micro_batch}', micro_batch=micro_batch,
                              down_steps=2, up_steps='2,2', lr='1e-4,2e-4'))
     for level in (1, 2):
         assert max_abs_diff(weights(tmp_path / f'run8/model_level{level}.pt'),
                             weights(tmp_path / f'run2/model_level{level}.pt')) <= 1e-6
+        assert max_abs_diff(weights(tmp_path / f'run8/model_level{level}.pt'),
+                            weights(tmp_path / f'run8,2/model_level{level}.pt')) <= 1e-6
 
 
 def test_ddp_two_processes_match_one(tiny_corpus, tmp_path):

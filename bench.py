@@ -47,7 +47,8 @@ import train
 from commandline import ConfigError
 from data import RandomTokens
 from model import MODELS
-from vcycle import VCycle, level_configs, plan_table, prepare_for_training, stage_costs, total_steps
+from schedule import level_configs, plan_table, stage_costs, total_steps
+from vcycle import VCycle, prepare_for_training
 
 SWEEP_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
 # The frontier's budgets: these fractions of the main V-cycle's FLOPs and the reference baseline, then
@@ -353,6 +354,8 @@ def main(argv):
     for c in configs:
         train.check_config(c)
     out = Path(configs[0].out_dir)
+    if settings.speed and settings.plan:
+        raise ConfigError("--speed measures the recipe's levels, --plan lists a bench's runs: give one of them")
     if settings.speed:
         return measure_speed(configs[0], settings.speed_steps, out)
     seeds = [configs[0].seed + i for i in range(settings.n_seeds)]

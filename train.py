@@ -29,7 +29,8 @@ from commandline import ConfigError
 from coalesce import DEPTH_COPIES, DEPTH_PAIRINGS
 from data import DATA_DIR, DataError, ImageBatches, TextBatches, dataset_path, read_meta
 from model import MODELS
-from vcycle import Env, VCycle, level_configs, plan_table, stage_costs, total_steps, warmup_warnings
+from schedule import level_configs, plan_table, stage_costs, total_steps, warmup_warnings
+from vcycle import Env, VCycle
 
 
 @dataclass

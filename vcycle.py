@@ -10,17 +10,18 @@ way down (down_steps = 0), each smaller level starting from its own initializati
 'own') and alpha = 1, it is plain growth (StackBERT, G_stack, bert2BERT): M_k trains from the
 start and the grown model never returns to a kept copy.
 
-Every stage gets its own warmup and a fresh AdamW, as in the paper (carry_optimizer maps AdamW's
-moments through the level change instead: moments.py). Only the last stage decays its learning
-rate (cosine, to min_lr_frac of the peak): what annealing gains does not survive a level change,
-so earlier stages hold their peak (decay_every_stage=True decays every stage but the way down). Batches are a pure
-function of the global iteration, so the baseline and a V-cycle see the same data in the same order.
+The stages, their learning rates and the shapes of the levels are planned in schedule.py. Every
+stage gets its own warmup and a fresh AdamW, as in the paper (carry_optimizer maps AdamW's moments
+through the level change instead: moments.py); only the last stage decays its learning rate: what
+annealing gains does not survive a level change. The way up returns to the kept copy by the paper's
+interpolation or by the coarse-grid correction (return_rule), optionally breaking the symmetry of
+the grown copies (split_*, new_copy_ramp, return_dropout). Batches are a pure function of the
+global iteration, so the baseline and a V-cycle see the same data in the same order.
 Every evaluation appends a line to out_dir/log.jsonl; checkpoints hold the position in the cycle
 (stage, step), the current model and optimizer, the kept copies and the RNG states, so a run
 resumes exactly where it stopped.
 """
 import json
-import math
 import signal
 import time
 from contextlib import nullcontext
@@ -33,11 +34,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 import checkpoint
-from coalesce import (check_halving, coalesce, correct, decoalesce, interpolate, pair_cosine, resized_config,
-                      second_copies, split_unevenly)
+from coalesce import (coalesce, correct, decoalesce, interpolate, pair_cosine, resized_config, second_copies,
+                      split_unevenly)
 from data import seed_for
 from model import MODELS, accuracy_counts, set_dropout
 from moments import adam_moments, interpolate_moments, load_adam_moments, resize_moments
+from schedule import level_change, lr_at, plan_stages
 
 LOG_FIELDS = ('level', 'phase', 'stage', 'step', 'iter', 'tokens', 'flops', 'train_loss', 'val_loss',
               'lr', 'time_s', 'tokens_per_s')
@@ -68,112 +70,6 @@ class Env:
         if self.autocast_dtype is None:
             return nullcontext()
         return torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype)
-
-
-@dataclass
-class Stage:
-    level: int     # 1 is the full model, k the smallest
-    phase: str     # 'down', 'bottom' or 'up'
-    steps: int
-    warmup: int
-    peak_lr: float
-    decay: bool    # cosine decay to min_lr_frac * peak_lr by the end of the stage ...
-    decay_steps: int = 0  # ... over its last decay_steps steps (0: every step after the warmup)
-    asked_warmup: int = 0  # the warmup the settings ask for; `warmup` is cut to the stage's steps
-
-
-def plan_stages(cfg):
-    """The stages of a k-level V-cycle in the order they run."""
-    k = cfg.levels
-    order = [(l, 'down') for l in range(1, k)] + [(k, 'bottom')] + [(l, 'up') for l in range(k - 1, 0, -1)]
-    stages, trained = [], 0
-    for i, (level, phase) in enumerate(order):
-        steps = cfg.down_steps[level - 1] if phase == 'down' else cfg.up_steps[level - 1]
-        warmup = cfg.warmup if trained == 0 else cfg.transition_warmup[level - 1]  # a fresh model: the first warmup
-        trained += steps
-        decay = i == len(order) - 1 or (cfg.decay_every_stage and phase != 'down')
-        stages.append(Stage(level, phase, steps, min(warmup, steps), cfg.lr[level - 1], decay, cfg.decay_steps, warmup))
-    return stages
-
-
-def total_steps(cfg):
-    return sum(s.steps for s in plan_stages(cfg))
-
-
-def warmup_warnings(cfg):
-    """A line for each stage with fewer steps than its warmup: its lr reaches the peak only at its end."""
-    return [f"warning: stage {i} (level {s.level}, {s.phase}) has {s.steps} steps, fewer than its warmup of "
-            f"{s.asked_warmup}: its learning rate reaches the peak {s.peak_lr:g} only at its last step"
-            for i, s in enumerate(plan_stages(cfg)) if 0 < s.steps < s.asked_warmup]
-
-
-def lr_at(stage, step, min_lr_frac):
-    """Linear warmup to the peak, then constant, or cosine decay to min_lr_frac * peak over the
-    stage's last decay_steps steps (all of them after the warmup when decay_steps is 0)."""
-    if step < stage.warmup:
-        return stage.peak_lr * (step + 1) / stage.warmup
-    start = max(stage.warmup, stage.steps - stage.decay_steps) if stage.decay_steps else stage.warmup
-    if not stage.decay or step < start:
-        return stage.peak_lr
-    progress = (step - start) / max(1, stage.steps - start)
-    return stage.peak_lr * (min_lr_frac + (1 - min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def level_change(cfg, level):
-    """The coalesce/decoalesce arguments of the change between `level` and `level` + 1."""
-    i = level - 1
-    return dict(width=cfg.coalesce_width[i], depth=cfg.coalesce_depth[i], depth_pairing=cfg.depth_pairing[i],
-                depth_copies=cfg.depth_copies[i])
-
-
-def plural(n, noun):
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def level_configs(cfg, model_config):
-    """The model configs of M_1 .. M_k, each level the one above halved as its level change says."""
-    configs = [model_config]
-    for level in range(1, cfg.levels):
-        c, change = configs[-1], level_change(cfg, level)
-        try:
-            check_halving(c, change['width'], change['depth'], names=('coalesce_width', 'coalesce_depth'))
-        except ValueError as e:
-            raise ValueError(f"levels={cfg.levels} needs level {level + 1} = level {level} halved ({plural(c.n_layer, 'layer')}, "
-                             f"{plural(c.n_head, 'head')}, n_embd {c.n_embd}): {e}") from None
-        configs.append(resized_config(c, change['width'], change['depth'], shrink=True))
-    return configs
-
-
-def stage_costs(cfg, model_config):
-    """[(stage, its model config, parameters, FLOPs)] for cfg's stages, from M_1's model config,
-    counted as a run counts them, and the FLOPs of plain training of M_1 on the same tokens."""
-    configs = level_configs(cfg, model_config)
-    with torch.device('meta'):  # shapes only: nothing is allocated or initialized
-        models = [MODELS[cfg.model](c) for c in configs]
-    stages = plan_stages(cfg)
-    costs = [(s, configs[s.level - 1], models[s.level - 1].num_params(),
-              s.steps * models[s.level - 1].flops_per_token() * cfg.batch_tokens) for s in stages]
-    return costs, sum(s.steps for s in stages) * models[0].flops_per_token() * cfg.batch_tokens
-
-
-def plan_table(cfg, model_config):
-    """What cfg's V-cycle will train, as text: each stage's level, shape, parameters, steps, tokens,
-    peak lr, warmup, decay and FLOPs; the total, and the same tokens' cost for plain training of M_1."""
-    costs, plain = stage_costs(cfg, model_config)
-    lines = [f"{cfg.levels}-level {'V-cycle' if cfg.levels > 1 else 'plain training'} of a {cfg.model.upper()}, "
-             f"{cfg.batch_tokens:,} tokens per step; FLOPs = steps x tokens x (6 N + 12 L d T) per token",
-             f"{'stage':>5s} {'level':>5s} {'phase':6s} {'shape':>18s} {'params':>9s} {'steps':>7s} {'tokens':>14s} "
-             f"{'peak lr':>8s} {'warmup':>6s} {'decay':>5s} {'FLOPs':>9s}"]
-    for i, (stage, c, params, flops) in enumerate(costs):  # numbered as log.jsonl numbers them
-        lines.append(f"{i:5d} {stage.level:5d} {stage.phase:6s} {f'{c.n_layer} x {c.n_embd}, {c.n_head} heads':>18s} "
-                     f"{params / 1e6:8.2f}M {stage.steps:7d} {stage.steps * cfg.batch_tokens:14,d} "
-                     f"{stage.peak_lr:8.2g} {stage.warmup:6d} {'yes' if stage.decay else 'no':>5s} {flops:9.3e}")
-    steps, flops = sum(s.steps for s, *_ in costs), sum(f for *_, f in costs)
-    lines.append(f"{'total':>5s} {'':5s} {'':6s} {'':18s} {'':9s} {steps:7d} {steps * cfg.batch_tokens:14,d} "
-                 f"{'':8s} {'':6s} {'':5s} {flops:9.3e}")
-    lines.append(f"plain training of M_1 on the same {steps * cfg.batch_tokens:,} tokens: {plain:.3e} FLOPs; "
-                 f"this run costs {flops / plain:.3f} of it")
-    return '\n'.join(lines)
 
 
 def prepare_for_training(model, cfg, env, level=1):
@@ -245,6 +141,18 @@ def fresh_model(model, cfg, level, device):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed_for(cfg.seed, level))
         return type(model)(config).to(device)
+
+
+def way_up_levers(cfg, stage, model):
+    """What a stage on the way up does besides training (nothing, by default): ramp up the updates
+    of the grown model's second copies over new_copy_ramp steps, and train its warmup with
+    return_dropout. Returns ([(parameter, mask of its second copies)], ramp steps, dropout)."""
+    if stage.phase != 'up':
+        return [], 0, 0.0
+    i, change = stage.level - 1, level_change(cfg, stage.level)
+    masks = second_copies(model, change['width'], change['depth'], change['depth_pairing']) if cfg.new_copy_ramp[i] else {}
+    return [(p, masks[name]) for name, p in model.named_parameters() if name in masks], cfg.new_copy_ramp[i], \
+        cfg.return_dropout[i]
 
 
 @dataclass
@@ -354,13 +262,6 @@ class VCycle:
         p.time_s += time.perf_counter() - t0
         return carried
 
-    def after_return(self, stage):
-        """The level change the current stage follows, if it is on the way up: (its index in the
-        per-change settings, its coalesce arguments); else None."""
-        if stage.phase != 'up':
-            return None
-        return stage.level - 1, level_change(self.cfg, stage.level)
-
     def train_stage(self, stage, carried=None):
         """Train the current model through `stage` (from the step it is at); carried: Adam's
         moments from the level change before it, if any. Returns the stage's optimizer.
@@ -374,12 +275,7 @@ class VCycle:
             optimizer.load_state_dict(self.optimizer_state)
         elif carried is not None:             # carried through the level change
             load_adam_moments(model, optimizer, carried)
-        returned = self.after_return(stage)
-        ramp_steps = cfg.new_copy_ramp[returned[0]] if returned else 0
-        second = second_copies(model, returned[1]['width'], returned[1]['depth'], returned[1]['depth_pairing']) \
-            if ramp_steps else {}
-        second = [(param, second[name]) for name, param in model.named_parameters() if name in second]
-        return_dropout = cfg.return_dropout[returned[0]] if returned else 0.0
+        second, ramp_steps, return_dropout = way_up_levers(cfg, stage, model)
         flops_per_step = model.flops_per_token() * cfg.batch_tokens
         self.bar.set_description(f"level {stage.level} {stage.phase}")
         while p.step < stage.steps:
@@ -497,8 +393,8 @@ class VCycle:
                            f"right after")
         self.last_logged = (tokens, p.time_s, losses['val'])
         accuracy = {k: losses[k] for k in ACCURACY_FIELDS if k in losses}
-        returned = self.after_return(stage)
-        pairs = {PAIR_FIELD: pair_cosine(self.model)} if returned and returned[1]['width'] else {}
+        grown_wider = stage.phase == 'up' and level_change(self.cfg, stage.level)['width']
+        pairs = {PAIR_FIELD: pair_cosine(self.model)} if grown_wider else {}
         record = dict(level=stage.level, phase=stage.phase, stage=p.stage, step=p.step, iter=p.iter,
                       tokens=tokens, flops=p.flops, train_loss=losses['train'], val_loss=losses['val'],
                       **accuracy, lr=lr, time_s=p.time_s, tokens_per_s=rate, **pairs)

@@ -14,7 +14,8 @@ import report
 import train
 from coalesce import coalesce, decoalesce
 from conftest import read_log, tiny_args
-from vcycle import evaluate, fresh_model, model_from_record, plan_stages, stage_costs
+from schedule import plan_stages, stage_costs
+from vcycle import evaluate, fresh_model, model_from_record
 
 
 def rec(level, stage, flops, time_s, val, tokens=0):

@@ -17,7 +17,8 @@ import sample
 import train
 from conftest import ROOT, read_log, tiny_args
 from model import BERT, ViT, accuracy_counts
-from vcycle import ACCURACY_FIELDS, LOG_FIELDS, PAIR_FIELD, evaluate, plan_stages, stage_costs
+from schedule import plan_stages, stage_costs
+from vcycle import ACCURACY_FIELDS, LOG_FIELDS, PAIR_FIELD, evaluate
 
 
 @pytest.mark.parametrize('command', ['train.py', 'bench.py', 'sample.py', 'plot.py', 'report.py'])
@@ -89,7 +90,7 @@ def test_plan_of_the_recipes(recipe, tmp_path, capsys):
             T, embed = (16 // cfg.patch_size) ** 2 + 1, 3 * cfg.patch_size ** 2 * d + d + d + (d + 1) * 10
         else:
             T = cfg.block_size
-            V = vocab + (cfg.model == 'bert')
+            V = -(-(vocab + (cfg.model == 'bert')) // cfg.vocab_multiple) * cfg.vocab_multiple  # the padded table
             embed = V * d + (d * d + d + 2 * d + V if cfg.model == 'bert' else 0)
         n = L * (12 * d * d + 13 * d) + 2 * d + embed  # blocks, ln_f, embeddings and heads (no positions)
         expected += stage.steps * cfg.batch_tokens * (6 * n + 12 * L * d * T)

@@ -12,7 +12,8 @@ from coalesce import (coalesce, correct, decoalesce, interpolate, pair_cosine, r
                       split_unevenly)
 from conftest import ARCHS, MODES, RESIZES, assert_same_run, inputs, make, read_log, run_until, tiny_args
 from model import set_dropout
-from vcycle import VCycle, lr_at, plan_stages, prepare_for_training
+from schedule import lr_at, plan_stages
+from vcycle import VCycle, prepare_for_training
 
 
 def resize_of(mode, pairing='stack', copies='half'):

@@ -10,7 +10,8 @@ import torch
 import train
 from conftest import ROOT, max_abs_diff, read_log, tiny_args, weights
 from model import GPT, GPTConfig
-from vcycle import LOG_FIELDS, PAIR_FIELD, VCycle, lr_at, plan_stages
+from schedule import lr_at, plan_stages
+from vcycle import LOG_FIELDS, PAIR_FIELD, VCycle
 
 
 @pytest.mark.parametrize('levels', [1, 2, 3])
@@ -45,9 +46,9 @@ def test_bert_and_vit_train(tiny_corpus, tiny_images, tmp_path):
     log = read_log(tmp_path / 'bert')
     assert log[-1]['val_loss'] < log[0]['val_loss'] - 0.5
     train.main(tiny_args(tiny_images, tmp_path / 'vit', model='vit', n_layer=2, n_head=2, n_embd=64,
-                         batch_tokens=17 * 64, micro_batch=32, down_steps=10, up_steps='40,40', lr='4e-3,8e-3'))
+                         batch_tokens=17 * 64, micro_batch=32, down_steps=10, up_steps='40,40', lr='2e-3,4e-3'))
     log = read_log(tmp_path / 'vit')
-    assert log[-1]['val_loss'] < log[0]['val_loss'] - 0.15  # from ln(10) = 2.30
+    assert log[-1]['val_loss'] < log[0]['val_loss'] - 0.2 and log[-1]['val_acc'] > 0.2  # from ln(10) and chance, 0.1
 
 
 def test_gradient_accumulation_matches_one_big_batch(tiny_corpus, tmp_path):

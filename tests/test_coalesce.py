@@ -226,7 +226,7 @@ def test_uneven_splits_keep_the_function_and_the_round_trip(arch, skew, noise):
     and coalesce() of it stay those of the small model."""
     small = make(arch, n_layer=2, n_head=2, n_embd=16)
     grown = decoalesce(small, width=True, depth=False)
-    split = split_unevenly(grown, skew, noise, torch.Generator().manual_seed(0))
+    split = split_unevenly(grown, skew, noise, generator=torch.Generator().manual_seed(0))
     x = inputs(arch)
     with torch.no_grad():
         assert (split(x)[0] - small(x)[0]).abs().max().item() <= 1e-5

@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parent
 class BenchSettings:
     n_seeds: int = 1                # train every arm at seeds seed, seed + 1, ... (seed: train.py's --seed)
     sweep: bool = False             # first choose each arm's peak lr and the baseline's (see SWEEP_FACTORS)
-    ablation: str = ''              # add ablation arms: 'all', or names separated by commas (see ABLATIONS)
+    ablation: str = ''              # add ablation arms: 'all', or names separated by commas, a+b for both at once (see ABLATIONS)
     jobs: int = 1                   # runs trained at once, each its own process; their wall times are then shared
     threads: int = 0                # with jobs > 1, torch threads per run (0: the CPU's cores / jobs)
     plan: bool = False              # print every arm's stages and FLOPs, the frontier's budgets, the total; train nothing
@@ -127,13 +127,16 @@ ABLATIONS = {  # name: the settings that differ from those of the main V-cycle, 
 
 def ablation_arms(cfg, file, overrides, names):
     """(name, config) of the named ablations (all if names is None) that differ from the main
-    V-cycle cfg: each changes one setting of it and keeps the rest, its learning rates too."""
-    unknown = set(names or ()) - set(ABLATIONS)
+    V-cycle cfg: each changes one setting of it and keeps the rest, its learning rates too. A name
+    joining several with '+' (correct+ramp-50) makes one arm with all their changes."""
+    unknown = {part for name in names or () for part in name.split('+')} - set(ABLATIONS)
     if unknown:
         raise ConfigError(f"unknown ablation {sorted(unknown)[0]!r}: choose from {', '.join(ABLATIONS)}")
     arms = []
     for name in names or ABLATIONS:
-        changes = ABLATIONS[name](cfg) if callable(ABLATIONS[name]) else ABLATIONS[name]
+        changes = {}
+        for part in name.split('+'):
+            changes.update(ABLATIONS[part](cfg) if callable(ABLATIONS[part]) else ABLATIONS[part])
         variant = train.parse_args([file] + overrides + [f'--lr={cfg.lr}'] + [f'--{k}={v!r}' for k, v in changes.items()])
         if variant == replace(cfg, overwrite=variant.overwrite):
             continue  # the main V-cycle is this variant

@@ -255,6 +255,8 @@ def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     assert all(c.n_layer == 2 for c in arms.values())
     picked = bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], ['alpha-1', 'E_a-half'])
     assert [name for name, _ in picked] == ['ablation: alpha-1 (tiny)', 'ablation: E_a-half (tiny)']
+    (name, both), = bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], ['alpha-1+E_a-half'])
+    assert name == 'ablation: alpha-1+E_a-half (tiny)' and both == replace(half, alpha=(1.0,))
     with pytest.raises(train.ConfigError, match="unknown ablation 'alpha-2'"):
         bench.ablation_arms(cfg, str(recipe), [], ['alpha-2'])
 

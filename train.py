@@ -59,10 +59,10 @@ class Config:
     micro_batch: tuple[int, ...] = (32,)  # per level: sequences per forward pass; accumulation makes up the rest
     # V-cycle, per level: one value for every level, or k values from level 1 (the full model) down
     levels: int = 2                 # k, the number of levels; 1 is plain training (the baseline)
-    up_steps: tuple[int, ...] = (400, 600)  # steps at levels 1 .. k on the way up (level k: the bottom)
-    lr: tuple[float, ...] = (2e-3, 4e-3)    # peak learning rate per level
+    up_steps: tuple[int, ...] = (500, 900)  # steps at levels 1 .. k on the way up (level k: the bottom)
+    lr: tuple[float, ...] = (5.6e-3, 8.4e-3)  # peak learning rate per level
     warmup: int = 50                # warmup steps of the first stage
-    transition_warmup: tuple[int, ...] = (20,)  # warmup steps after each level change, per level
+    transition_warmup: tuple[int, ...] = (30,)  # warmup steps after each level change, per level
     min_lr_frac: float = 0.1        # the last stage's cosine decay ends at this fraction of the peak
     decay_steps: int = 0            # the last stage decays over its last this many steps (warmup-stable-decay); 0: all
     decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
@@ -71,9 +71,9 @@ class Config:
     # level changes, one value for every change or k - 1 values, the change from level 1 to 2 first
     down_steps: tuple[int, ...] = (100,)  # E_a: steps at levels 1 .. k-1 on the way down (0: none, see small_init)
     return_rule: tuple[str, ...] = ('interpolate',)  # the way up: 'interpolate' (the paper, alpha) or 'correct' (beta)
-    alpha: tuple[float, ...] = (0.5,)    # interpolation weight of the de-coalesced model, levels 1 .. k-1
+    alpha: tuple[float, ...] = (0.75,)   # interpolation weight of the de-coalesced model, levels 1 .. k-1
     beta: tuple[float, ...] = (1.0,)     # 'correct': share of the kept model's fine detail (1: multigrid; 0: alpha 1)
-    coalesce_width: tuple[bool, ...] = (True,)  # the change halves (doubles) n_embd and n_head
+    coalesce_width: tuple[bool, ...] = (False,)  # the change halves (doubles) n_embd and n_head
     coalesce_depth: tuple[bool, ...] = (True,)  # the change halves (doubles) n_layer
     depth_pairing: tuple[str, ...] = ('stack',)  # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
     depth_copies: tuple[str, ...] = ('half',)    # a grown layer's residual writes: 'half', 'full' (paper), 'identity'

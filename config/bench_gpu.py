@@ -13,6 +13,7 @@ model = 'gpt'
 n_layer, n_head, n_embd, block_size = 8, 8, 512, 256
 batch_tokens, micro_batch = 65536, 128  # two passes a step: a dozen runs side by side fit in 141 GB
 levels = 2
+coalesce_width, coalesce_depth = True, True  # the paper's: half the width and half the depth
 down_steps = (100,)
 up_steps = (500, 400)
 lr = (1.5e-3, 3e-3)

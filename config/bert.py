@@ -6,6 +6,7 @@ model = 'bert'
 n_layer, n_head, n_embd, block_size = 4, 4, 128, 128
 batch_tokens, micro_batch = 4096, 32
 levels = 2
+coalesce_width, coalesce_depth = True, True  # the paper's: half the width and half the depth
 down_steps = (100,)
 up_steps = (400, 600)
 lr = (1e-3, 2e-3)

@@ -13,6 +13,7 @@ micro_batch = (32, 64)                        # per level: M_2 (6 x 384) takes t
 compile_mode = ('default', 'reduce-overhead')  # CUDA graphs for M_2, whose steps are launch-bound
 vocab_multiple = 64                           # 50,257 -> 50,304 rows: matrix shapes the GPU likes
 levels = 2
+coalesce_width, coalesce_depth = True, True  # the paper's: half the width and half the depth
 down_steps = (500,)
 up_steps = (5000, 5000)
 lr = (6e-4, 1.2e-3)

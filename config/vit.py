@@ -7,6 +7,7 @@ patch_size = 4
 n_layer, n_head, n_embd = 4, 4, 128
 batch_tokens, micro_batch = 128 * 17, 64
 levels = 2
+coalesce_width, coalesce_depth = True, True  # the paper's: half the width and half the depth
 down_steps = (100,)
 up_steps = (300, 400)
 lr = (1e-3, 2e-3)

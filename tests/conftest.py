@@ -44,9 +44,11 @@ def tiny_images(tmp_path_factory):
 
 
 def tiny_args(corpus, out_dir, **overrides):
-    """train.py arguments for a tiny GPT (4 layers x 32) on the tiny corpus."""
+    """train.py arguments for a tiny GPT (4 layers x 32) on the tiny corpus, the paper's cycle (width
+    and depth halved at each change, alpha 0.5)."""
     args = dict(dataset=str(corpus), out_dir=str(out_dir), device='cpu', n_layer=4, n_head=4, n_embd=32, block_size=32,
                 batch_tokens=256, micro_batch=4, levels=2, down_steps=6, up_steps='8,10', lr='3e-3,6e-3',
+                coalesce_width=True, coalesce_depth=True, alpha=0.5,
                 warmup=2, transition_warmup=2, eval_interval=4, eval_iters=2, checkpoint_interval=5)
     args.update(overrides)
     return [f'--{k}' if v is None else f'--{k}={v}' for k, v in args.items()]  # None: a bare --key

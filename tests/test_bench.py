@@ -228,7 +228,7 @@ def test_speed_harness_on_cpu(tmp_path, capsys):
     tokens/s, FLOPs/s and the ratios to M_1; no MFU on a CPU."""
     recipe = tmp_path / 'tiny.py'
     recipe.write_text("n_layer, n_head, n_embd, block_size = 4, 4, 32, 32\nbatch_tokens, micro_batch = 256, (4, 8)\n"
-                      f"out_dir = {str(tmp_path / 'speed')!r}\ndevice = 'cpu'\n")
+                      f"coalesce_width = True\nout_dir = {str(tmp_path / 'speed')!r}\ndevice = 'cpu'\n")
     result = bench.main([str(recipe), '--speed', '--speed_steps=2'])  # the stdlib corpus need not exist
     one, two = result['levels']
     assert (one['shape'], two['shape'], one['micro_batch'], two['micro_batch']) == ('4 x 32', '2 x 16', 4, 8)

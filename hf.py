@@ -15,6 +15,19 @@ tanh-approximated GELU (gelu='tanh'), ViT's LayerNorm epsilon (ln_eps=1e-12).
 BERT is refused: transformers' BERT is post-LN (each LayerNorm after its residual add) and vcycle's
 is pre-LN, so the same weights would compute a different function.
 transformers (and safetensors, which it brings) is needed only here, and only when used.
+
+Where downloads work, coalescing the pretrained GPT-2 into 6 x 384 and measuring both:
+
+    from transformers import GPT2LMHeadModel
+    import train
+    from coalesce import coalesce, decoalesce
+    from vcycle import evaluate
+    GPT2LMHeadModel.from_pretrained('gpt2').save_pretrained('gpt2')   # downloads once, about 500 MB
+    cfg = train.parse_args(['config/gpt2_small.py', '--init_from=gpt2', '--block_size=256', '--batch_tokens=8192'])
+    env = train.setup_env(cfg)
+    batches, m1 = train.build_data_and_model(cfg, env)   # TinyStories (data/tinystories/prepare.py)
+    for name, m in (('GPT-2', m1), ('coalesced 6 x 384', coalesce(m1)), ('and back', decoalesce(coalesce(m1)))):
+        print(name, evaluate(m, batches, cfg, env)['val'])
 """
 import json
 import tempfile

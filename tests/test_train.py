@@ -2,7 +2,7 @@
 import os
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -106,6 +106,15 @@ def test_ddp_two_processes_match_one(tiny_corpus, tmp_path):
 
 def test_default_config_file_equals_the_defaults():
     assert asdict(train.parse_args([str(ROOT / 'config/default.py')])) == asdict(train.parse_args([]))
+
+
+def test_the_default_run_is_the_cpu_benchs_cycle():
+    """The README quotes the CPU bench's savings for the default run: the two train the same cycle
+    and differ only in where they write, how often they evaluate and checkpoint."""
+    bench_cpu, default = train.parse_args([str(ROOT / 'config/bench_cpu.py')]), train.parse_args([])
+    assert (default.baseline_lr or default.lr[0]) == bench_cpu.baseline_lr  # 0: M_1's lr, the same
+    logistics = dict(out_dir='out', eval_interval=100, checkpoint_interval=250, baseline_lr=default.baseline_lr)
+    assert asdict(replace(bench_cpu, **logistics)) == asdict(default)
 
 
 @pytest.mark.parametrize('name', ['default', 'bert', 'vit', 'gpt2_small'])

@@ -2,7 +2,9 @@
 # (bf16 autocast and torch.compile come on by themselves on CUDA). First run
 # `python data/tinystories/prepare.py`. 2-level V-cycle after the authors' GPT-2 recipe in spirit:
 # a short first stage, a long stage at half width and depth (6 x 384) with a larger learning rate,
-# then the full model after interpolation. For several GPUs:
+# then the full model after interpolation, its duplicated features split by LEMON's complementary
+# split (`U - N` and `N`), which beat the paper's plain copy on every one of 5 seeds of the CPU
+# bench's width+depth cycle (results/RESULTS.md, "The way up"). For several GPUs:
 #   torchrun --standalone --nproc_per_node=8 train.py config/gpt2_small.py
 out_dir = 'out-gpt2'
 dataset = 'tinystories'
@@ -19,6 +21,7 @@ up_steps = (5000, 5000)
 lr = (6e-4, 1.2e-3)
 warmup, transition_warmup = 500, (100,)
 alpha = (0.5,)
+split_complementary = (0.1,)           # the paper's plain copy: 0
 weight_decay = 0.1
 eval_interval, eval_iters = 250, 50
 checkpoint_interval = 500

@@ -15,8 +15,8 @@ apply to every arm. At every seed, each run trains in this process, one after th
 fixes the data order, the evaluation batches and the initialization, the same in every arm.
 The arms of one seed:
   - the reference baseline: M_1 alone on as many tokens as the main V-cycle at the recipe's
-    baseline_lr, with its own warmup and cosine decay (train.baseline_of; the authors' GPT-2 recipe
-    pits 100K baseline steps against 5K + 50K + 50K);
+    baseline_lr, with its own warmup and its decay over the last baseline_decay of its steps, or all
+    of them (train.baseline_of; the authors' GPT-2 recipe pits 100K baseline steps against 5K + 50K + 50K);
   - each V-cycle, and its growth peer (growth_of: the same cycle with no steps on the way down and
     alpha = 1, so the small model trains from the start and the big one never returns);
   - the frontier: the baseline trained to completion at several budgets, from half the main
@@ -51,6 +51,7 @@ from schedule import level_configs, plan_table, stage_costs, total_steps
 from vcycle import VCycle, prepare_for_training
 
 SWEEP_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
+SWEEP_BASELINE_DECAYS = (0.0, 0.2)  # --sweep: the baseline's schedules, cosine over all its steps and WSD
 # The frontier's budgets: these fractions of the main V-cycle's FLOPs and the reference baseline, then
 # each 1.4 times the largest until there are at least 4 and the frontier passes every arm's final loss.
 FRONTIER_FRACTIONS = (0.5, 0.8)
@@ -63,7 +64,7 @@ ROOT = Path(__file__).resolve().parent
 @dataclass
 class BenchSettings:
     n_seeds: int = 1                # train every arm at seeds seed, seed + 1, ... (seed: train.py's --seed)
-    sweep: bool = False             # first choose each arm's peak lr and the baseline's (see SWEEP_FACTORS)
+    sweep: bool = False             # first choose each arm's peak lr, and the baseline's lr and schedule (SWEEP_*)
     ablation: str = ''              # add ablation arms: 'all', or names separated by commas, a+b for both at once (see ABLATIONS)
     jobs: int = 1                   # runs trained at once, each its own process; their wall times are then shared
     threads: int = 0                # with jobs > 1, torch threads per run (0: the CPU's cores / jobs)
@@ -213,6 +214,12 @@ def frontier_budgets(cfg):
     return budgets
 
 
+def baseline_folder(cfg, name):
+    """A baseline run's folder name: 'baseline' or 'frontier862', with '_wsd0.2' after it when the
+    recipe's baseline decays over its last 20% only (so that both schedules keep their runs)."""
+    return name + (f'_wsd{cfg.baseline_decay:g}' if cfg.baseline_decay else '')
+
+
 def run_bench(cfg, arms, seeds, out, settings):
     """Every arm and the frontier at every seed: ({seed: {arm name: log}}, {seed: frontier points}).
     The frontier is extended, a budget FRONTIER_GROWTH times the largest at a time, until it passes
@@ -220,12 +227,13 @@ def run_bench(cfg, arms, seeds, out, settings):
     def budget(seed, steps):
         c = replace(cfg, seed=seed)
         return (seed, 'frontier', steps), (f'frontier, {steps} steps', train.baseline_of(
-            c, steps, out / f'seed{seed}' / f'frontier{steps}', eval_interval=steps))
-    reference_name = f'baseline, lr {train.baseline_of(cfg, 1, out).lr[0]:g}'
+            c, steps, out / f'seed{seed}' / baseline_folder(cfg, f'frontier{steps}'), eval_interval=steps))
+    reference_name = f'baseline, {train.baseline_name(cfg)}'
     runs = {}
     for seed in seeds:
         c, folder = replace(cfg, seed=seed), out / f'seed{seed}'
-        runs[seed, reference_name] = (reference_name, train.baseline_of(c, total_steps(c), folder / 'baseline'))
+        runs[seed, reference_name] = (reference_name, train.baseline_of(c, total_steps(c),
+                                                                        folder / baseline_folder(cfg, 'baseline')))
         for name, arm in arms:
             runs[seed, name] = (name, replace(arm, seed=seed, out_dir=str(folder / slug(name))))
         runs.update(budget(seed, steps) for steps in frontier_budgets(c))
@@ -258,8 +266,8 @@ def sweep_lr(cfg, seeds, out, settings):
                                                           out_dir=str(out / ('lr' + '_'.join(map(str, trial))) / f'seed{s}')))
                 for trial in trials if trial not in table for s in seeds}
         finals = {key: log[-1]['val_loss'] for key, log in train_all(runs, settings).items()}
-        for trial in trials:
-            table.setdefault(trial, report.median_range([finals[trial, s] for s in seeds])[0])
+        table.update({trial: report.median_range([finals[trial, s] for s in seeds])[0]
+                      for trial in trials if trial not in table})  # a trial of an earlier level is not trained again
         lr = min(trials, key=table.get)
     print(f"sweep (peak lr: median final loss over seeds {seeds}):", {k: round(v, 4) for k, v in table.items()},
           '-> best', lr)
@@ -324,7 +332,7 @@ def print_plan(cfg, arms, seeds, out):
     model_config = train.checked_request(cfg)[1]
     reference = train.baseline_of(cfg, total_steps(cfg), out)
     total = 0
-    for name, c in [(f'reference baseline, lr {reference.lr[0]:g}', reference)] + arms:
+    for name, c in [(f'reference baseline, {train.baseline_name(cfg)}', reference)] + arms:
         print(f"\n== {name}")
         print(plan_table(c, model_config))
         total += sum(flops for *_, flops in stage_costs(c, model_config)[0])
@@ -380,15 +388,22 @@ def main(argv):
                'jobs': settings.jobs,
                'device': torch.cuda.get_device_name() if torch.cuda.is_available() and configs[0].device != 'cpu'
                else f'cpu ({threads} threads per run)'}
-    if settings.sweep:  # every arm's lr, and the baseline's
-        reference = train.baseline_of(configs[0], total_steps(configs[0]), out)
-        (baseline_lr,), results['sweep baseline'] = sweep_lr(reference, seeds, out / 'sweep_baseline', settings)
+    if settings.sweep:  # every arm's lr, and the baseline's lr under each schedule: the best pair wins
+        best = {}
+        for decay in SWEEP_BASELINE_DECAYS:
+            schedule = replace(configs[0], baseline_decay=decay)
+            reference = train.baseline_of(schedule, total_steps(schedule), out)
+            (lr,), table = sweep_lr(reference, seeds, out / baseline_folder(schedule, 'sweep_baseline'), settings)
+            results[f'sweep baseline, decay {decay:g}'] = table
+            best[decay, lr] = table[str(lr)]
+        baseline_decay, baseline_lr = min(best, key=best.get)
         for i, (name, c) in enumerate(arms):
             lr, results[f'sweep {name}'] = sweep_lr(c, seeds, out / f'sweep_{slug(name)}', settings)
-            arms[i] = (name, replace(c, lr=lr, baseline_lr=baseline_lr))
+            arms[i] = (name, replace(c, lr=lr, baseline_lr=baseline_lr, baseline_decay=baseline_decay))
     cfg = arms[0][1]
     arms += ablations(cfg)  # after the sweep: each keeps the main V-cycle's learning rates
-    results.update(baseline_lr=train.baseline_of(cfg, 1, out).lr[0], arm_lr={name: c.lr for name, c in arms})
+    results.update(baseline_lr=train.baseline_of(cfg, 1, out).lr[0], baseline_decay=cfg.baseline_decay,
+                   arm_lr={name: c.lr for name, c in arms})
     results['logs'], results['frontiers'] = run_bench(cfg, arms, seeds, out, settings)
     results = report.report(results, out)
     (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n')

@@ -68,6 +68,7 @@ class Config:
     decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
     mup_lr: bool = False            # a narrower level's hidden matrices take its lr x d_1 / d_l (muP's rule for Adam)
     baseline_lr: float = 0.0        # plain training's peak lr on this recipe (bench.py's baseline); 0: level 1's lr
+    baseline_decay: float = 0.0     # plain training decays over the last this fraction of its steps (warmup-stable-decay); 0: all
     # level changes, one value for every change or k - 1 values, the change from level 1 to 2 first
     down_steps: tuple[int, ...] = (100,)  # E_a: steps at levels 1 .. k-1 on the way down (0: none, see small_init)
     return_rule: tuple[str, ...] = ('interpolate',)  # the way up: 'interpolate' (the paper, alpha) or 'correct' (beta)
@@ -153,6 +154,8 @@ def check_config(cfg):
     need(all(s >= 0 for s in cfg.down_steps), f"every entry of down_steps must be >= 0, got {cfg.down_steps}")
     need(all(lr > 0 for lr in cfg.lr), f"every learning rate must be positive, got lr={cfg.lr}")
     need(cfg.baseline_lr >= 0, f"baseline_lr must be positive, or 0 for level 1's lr; got {cfg.baseline_lr}")
+    need(0 <= cfg.baseline_decay < 1, f"baseline_decay must lie in [0, 1) (0: cosine decay over every step after "
+                                      f"the warmup), got {cfg.baseline_decay}")
     need(all(0 <= a <= 1 for a in cfg.alpha), f"alpha must lie in [0, 1], got {cfg.alpha}")
     need(all(b >= 0 for b in cfg.beta), f"beta must be >= 0, got {cfg.beta}")
     need(cfg.warmup >= 0 and all(w >= 0 for w in cfg.transition_warmup), "warmups must be >= 0")
@@ -179,14 +182,22 @@ def check_config(cfg):
 
 
 def baseline_of(cfg, steps, out_dir, eval_interval=None):
-    """Plain training of cfg's M_1 for `steps` steps at the recipe's baseline_lr, with its own warmup
-    and full cosine decay: what a V-cycle is judged against. It has no level changes, so every
-    recipe on the same M_1, data and batch has the same baseline."""
+    """Plain training of cfg's M_1 for `steps` steps at the recipe's baseline_lr and baseline_decay,
+    with its own warmup: what a V-cycle is judged against. It has no level changes, so every recipe
+    on the same M_1, data, batch and baseline settings has the same baseline."""
     changes = {name: () for name in TUPLES if name not in PER_LEVEL}  # no level changes
     level_1 = {name: getattr(cfg, name)[:1] for name in PER_LEVEL}   # level 1's own settings
+    decay_steps = max(1, round(cfg.baseline_decay * steps)) if cfg.baseline_decay else 0
     return replace(cfg, levels=1, **dict(level_1, up_steps=(steps,), lr=(cfg.baseline_lr or cfg.lr[0],)),
-                   decay_steps=0, decay_every_stage=False, mup_lr=False, baseline_lr=0.0, out_dir=str(out_dir),
-                   eval_interval=eval_interval or cfg.eval_interval, **changes)
+                   decay_steps=decay_steps, decay_every_stage=False, mup_lr=False, baseline_lr=0.0,
+                   baseline_decay=0.0, out_dir=str(out_dir), eval_interval=eval_interval or cfg.eval_interval,
+                   **changes)
+
+
+def baseline_name(cfg):
+    """The baseline's schedule in words: 'lr 0.0056' or 'lr 0.0056, decay over the last 20%'."""
+    return f"lr {cfg.baseline_lr or cfg.lr[0]:g}" + (f", decay over the last {cfg.baseline_decay:.0%}"
+                                                      if cfg.baseline_decay else '')
 
 
 def dataset_folder(cfg):
@@ -424,7 +435,7 @@ def summary(cycle, argv, baseline):
              "next:"]
     if not baseline and cfg.levels > 1:
         command = ' '.join(['python train.py', shlex.join(argv), '--baseline'] if argv else ['python train.py --baseline'])
-        lines.append(f"  {command}   # M_1 alone on the same tokens at lr {cfg.baseline_lr or cfg.lr[0]:g}, in {plain_run}")
+        lines.append(f"  {command}   # M_1 alone on the same tokens at {baseline_name(cfg)}, in {plain_run}")
     lines.append(f"  python plot.py {v_cycle} {plain_run}   # validation loss against FLOPs and wall time")
     if cfg.model == 'gpt':
         lines.append(f"  python sample.py --out_dir={out}   # text from the trained model")

@@ -267,3 +267,33 @@ def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
 def test_bad_seeds(argv, message):
     with pytest.raises(train.ConfigError, match=message):
         bench.main(argv)
+
+
+def test_the_baselines_schedule_is_a_recipe_setting_the_sweep_chooses(tiny_corpus, tmp_path):
+    """--baseline_decay=0.2: the reference and every frontier budget decay over their own last 20%, in
+    folders of their own beside the cosine runs. --sweep tries the baseline's lr under each schedule
+    of SWEEP_BASELINE_DECAYS and gives every arm the pair with the lowest median final loss."""
+    recipe = tmp_path / 'tiny.py'
+    args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12', eval_interval=4)
+    recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
+    wsd = bench.main([str(recipe), '--baseline_lr=3e-3', '--baseline_decay=0.2', '--growth=False'])
+    assert [s['name'] for s in wsd['summary']] == ['baseline, lr 0.003, decay over the last 20%', 'V-cycle, 2 levels (tiny)']
+    runs = {p.name: json.loads((p / 'config.json').read_text()) for p in (tmp_path / 'bench' / 'seed1337').iterdir()}
+    baselines = {name: c for name, c in runs.items() if name != 'V-cycle_2_levels_tiny'}
+    assert len(baselines) >= 4 and all(name.endswith('_wsd0.2') for name in baselines)
+    assert all(c['decay_steps'] == round(0.2 * c['up_steps'][0]) for c in baselines.values())
+    assert [(p['steps'], p['val_loss']) for p in wsd['frontiers'][1337]] == \
+        [(c['up_steps'][0], read_log(tmp_path / 'bench' / 'seed1337' / name)[-1]['val_loss'])
+         for name, c in sorted(baselines.items(), key=lambda item: item[1]['up_steps'][0])]
+
+    swept = bench.main([str(recipe), '--sweep', '--growth=False', f'--out_dir={tmp_path / "swept"}'])
+    tables = {decay: swept[f'sweep baseline, decay {decay:g}'] for decay in bench.SWEEP_BASELINE_DECAYS}
+    assert all(len(table) == len(bench.SWEEP_FACTORS) for table in tables.values())
+    decay, lr = min(((d, float(lr)) for d, table in tables.items() for lr in table), key=lambda p: tables[p[0]][str(p[1])])
+    assert (swept['baseline_decay'], swept['baseline_lr']) == (decay, lr)
+    assert len(swept['sweep V-cycle, 2 levels (tiny)']) == 2 * len(bench.SWEEP_FACTORS) - 1  # level 2's x1 is level 1's best
+    reference = json.loads((tmp_path / 'swept' / 'seed1337' / bench.baseline_folder(
+        replace(train.parse_args([str(recipe)]), baseline_decay=decay), 'baseline') / 'config.json').read_text())
+    assert (reference['lr'], reference['decay_steps']) == ([lr], round(decay * 26))
+    assert json.loads(next((tmp_path / 'swept' / 'sweep_baseline_wsd0.2').glob('*/seed1337/config.json'))
+                      .read_text())['decay_steps'] == round(0.2 * 26)

@@ -76,6 +76,7 @@ CASES = {
     'wrong type in a tuple': (dict(up_steps='4,x'), 'up_steps must be int'),
     'tuple of the wrong length': (dict(alpha='0.5,0.5'), 'alpha has 2 values for 2 levels'),
     'alpha outside [0, 1]': (dict(alpha=1.5), 'alpha must lie in [0, 1]'),
+    "the baseline's decay over all its steps": (dict(baseline_decay=1.0), 'baseline_decay must lie in [0, 1)'),
     'unknown model': (dict(model='resnet'), 'model must be one of gpt, bert, vit'),
     'unknown depth pairing': (dict(depth_pairing='zigzag'), 'depth_pairing must be one of'),
     'not a device': (dict(device='warp9'), "device 'warp9' is not a device name"),

@@ -154,6 +154,25 @@ def test_warmup_stable_decay_holds_the_peak_until_the_last_steps():
     assert train.parse_args([f'--{k}={v!r}' for k, v in asdict(baseline).items()]) == baseline  # as bench --jobs passes it
 
 
+def test_the_baseline_decays_over_the_recipes_fraction_of_its_steps():
+    """baseline_decay 0.2: the baseline (and every frontier budget) holds its peak lr and decays over
+    its own last 20%, the cycle itself unchanged; 0 decays over every step after the warmup."""
+    cfg = train.parse_args(['--levels=2', '--down_steps=10', '--up_steps=100,30', '--warmup=5', '--lr=1e-3,2e-3',
+                            '--baseline_lr=4e-3', '--baseline_decay=0.2'])
+    assert plan_stages(cfg) == plan_stages(replace(cfg, baseline_decay=0.0))
+    for steps, decay_steps in ((140, 28), (862, 172), (2, 1)):
+        baseline = train.baseline_of(cfg, steps, 'out')
+        assert (baseline.decay_steps, baseline.baseline_decay, baseline.lr) == (decay_steps, 0.0, (4e-3,))
+        assert train.parse_args([f'--{k}={v!r}' for k, v in asdict(baseline).items()]) == baseline
+    (stage,) = plan_stages(train.baseline_of(cfg, 140, 'out'))
+    assert [lr_at(stage, s, 0.1) for s in (5, 60, 111, 112)] == [4e-3] * 4
+    assert lr_at(stage, 113, 0.1) < 4e-3 and lr_at(stage, 140, 0.1) == pytest.approx(4e-4)
+    (cosine,) = plan_stages(train.baseline_of(replace(cfg, baseline_decay=0.0), 140, 'out'))
+    assert lr_at(cosine, 6, 0.1) < 4e-3
+    assert train.baseline_name(cfg) == 'lr 0.004, decay over the last 20%'
+    assert train.baseline_name(replace(cfg, baseline_decay=0.0, baseline_lr=0.0)) == 'lr 0.001'
+
+
 def test_mup_lr_scales_the_narrow_levels_hidden_matrices(tiny_corpus, tmp_path):
     cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, mup_lr=True))
     env = train.setup_env(cfg)

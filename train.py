@@ -68,7 +68,7 @@ class Config:
     decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
     mup_lr: bool = False            # a narrower level's hidden matrices take its lr x d_1 / d_l (muP's rule for Adam)
     baseline_lr: float = 0.0        # plain training's peak lr on this recipe (bench.py's baseline); 0: level 1's lr
-    baseline_decay: float = 0.0     # plain training decays over the last this fraction of its steps (warmup-stable-decay); 0: all
+    baseline_decay: float = 0.2     # plain training decays over the last this fraction of its steps (warmup-stable-decay); 0: all
     # level changes, one value for every change or k - 1 values, the change from level 1 to 2 first
     down_steps: tuple[int, ...] = (100,)  # E_a: steps at levels 1 .. k-1 on the way down (0: none, see small_init)
     return_rule: tuple[str, ...] = ('interpolate',)  # the way up: 'interpolate' (the paper, alpha) or 'correct' (beta)

@@ -13,6 +13,7 @@ down_steps = (100,)                           # E_a: M_1 trains 100 steps, then 
 up_steps = (500, 900)                         # then M_2 trains 900 steps, M_1 500 more after interpolation
 lr = (5.6e-3, 8.4e-3)                         # the smaller model takes the larger learning rate
 baseline_lr = 0.0                             # plain training's best lr here is M_1's, 5.6e-3
+baseline_decay = 0.2                          # ... holding its peak, decaying over its last 20% (beat cosine)
 warmup, transition_warmup = 50, (30,)
 alpha = (0.75,)
 depth_pairing = 'stack'

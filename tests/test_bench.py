@@ -130,6 +130,9 @@ def literal(text):
         return text
 
 
+REFERENCE = 'baseline, lr 0.003, decay over the last 20%'  # the reference baseline of the tiny recipes below
+
+
 def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     recipe = tmp_path / 'tiny.py'
     args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12', eval_interval=2)
@@ -139,10 +142,10 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     saved = json.loads((tmp_path / 'bench' / 'results.json').read_text())
     assert saved['seeds'] == [1337, 1338] and list(saved['logs']) == ['1337', '1338']
     names = [s['name'] for s in saved['summary']]
-    assert names == ['baseline, lr 0.003', 'V-cycle, 2 levels (tiny)', 'growth (tiny)']
+    assert names == [REFERENCE, 'V-cycle, 2 levels (tiny)', 'growth (tiny)']
     for seed in ('1337', '1338'):
         logs, frontier = saved['logs'][seed], saved['frontiers'][seed]
-        assert logs['baseline, lr 0.003'][-1]['iter'] == 4 + 10 + 12  # as many tokens as the V-cycle
+        assert logs[REFERENCE][-1]['iter'] == 4 + 10 + 12  # as many tokens as the V-cycle
         assert logs['growth (tiny)'][-1]['flops'] == logs['V-cycle, 2 levels (tiny)'][-1]['flops']
         # at least 4 budgets, from half the V-cycle's FLOPs, past every arm's final loss
         main_flops = logs['V-cycle, 2 levels (tiny)'][-1]['flops']
@@ -169,7 +172,7 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(train, 'run', lambda cfg: trained.append(Path(cfg.out_dir).name) or real_run(cfg))
     shared = bench.main([str(other), '--baseline_lr=3e-3'])
     assert 'baseline' not in trained and {'V-cycle_2_levels_tiny_wide', 'growth_tiny_wide'} <= set(trained)
-    assert shared['logs'][1337]['baseline, lr 0.003'] == results['logs'][1337]['baseline, lr 0.003']
+    assert shared['logs'][1337][REFERENCE] == results['logs'][1337][REFERENCE]
     # the report alone, from results.json, gives the same figures without training
     monkeypatch.setattr(train, 'run', lambda cfg: pytest.fail('report.py trained'))
     (tmp_path / 'bench' / 'loss.png').unlink(missing_ok=True)
@@ -198,7 +201,7 @@ def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path):
     assert losses(parallel) == losses(sequential) and len(losses(parallel)) == 3
     assert [(p['steps'], p['val_loss']) for p in parallel['frontiers'][1337]] == \
         [(p['steps'], p['val_loss']) for p in sequential['frontiers'][1337]]
-    assert (tmp_path / 'parallel' / 'seed1337' / 'baseline' / 'train.log').exists()
+    assert (tmp_path / 'parallel' / 'seed1337' / 'baseline_wsd0.2' / 'train.log').exists()
     assert all(r['time_saved_pct'] is None and r['tokens_per_s_by_level'] is None for r in parallel['rows'][1337])
     assert all(r['tokens_per_s_by_level'] for r in sequential['rows'][1337])
 
@@ -270,14 +273,14 @@ def test_bad_seeds(argv, message):
 
 
 def test_the_baselines_schedule_is_a_recipe_setting_the_sweep_chooses(tiny_corpus, tmp_path):
-    """--baseline_decay=0.2: the reference and every frontier budget decay over their own last 20%, in
-    folders of their own beside the cosine runs. --sweep tries the baseline's lr under each schedule
-    of SWEEP_BASELINE_DECAYS and gives every arm the pair with the lowest median final loss."""
+    """baseline_decay 0.2 (the default): the reference and every frontier budget decay over their own
+    last 20%, in folders of their own beside the cosine runs (0). --sweep tries the baseline's lr under
+    each schedule of SWEEP_BASELINE_DECAYS and gives every arm the pair with the lowest median final loss."""
     recipe = tmp_path / 'tiny.py'
     args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12', eval_interval=4)
     recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
-    wsd = bench.main([str(recipe), '--baseline_lr=3e-3', '--baseline_decay=0.2', '--growth=False'])
-    assert [s['name'] for s in wsd['summary']] == ['baseline, lr 0.003, decay over the last 20%', 'V-cycle, 2 levels (tiny)']
+    wsd = bench.main([str(recipe), '--baseline_lr=3e-3', '--growth=False'])
+    assert [s['name'] for s in wsd['summary']] == [REFERENCE, 'V-cycle, 2 levels (tiny)']
     runs = {p.name: json.loads((p / 'config.json').read_text()) for p in (tmp_path / 'bench' / 'seed1337').iterdir()}
     baselines = {name: c for name, c in runs.items() if name != 'V-cycle_2_levels_tiny'}
     assert len(baselines) >= 4 and all(name.endswith('_wsd0.2') for name in baselines)
@@ -285,6 +288,12 @@ def test_the_baselines_schedule_is_a_recipe_setting_the_sweep_chooses(tiny_corpu
     assert [(p['steps'], p['val_loss']) for p in wsd['frontiers'][1337]] == \
         [(c['up_steps'][0], read_log(tmp_path / 'bench' / 'seed1337' / name)[-1]['val_loss'])
          for name, c in sorted(baselines.items(), key=lambda item: item[1]['up_steps'][0])]
+    cosine = bench.main([str(recipe), '--baseline_lr=3e-3', '--baseline_decay=0', '--growth=False'])
+    assert [s['name'] for s in cosine['summary']] == ['baseline, lr 0.003', 'V-cycle, 2 levels (tiny)']
+    assert json.loads((tmp_path / 'bench' / 'seed1337' / 'baseline' / 'config.json').read_text())['decay_steps'] == 0
+    assert cosine['logs'][1337]['V-cycle, 2 levels (tiny)'] == wsd['logs'][1337]['V-cycle, 2 levels (tiny)']  # read
+    assert (tmp_path / 'bench' / 'seed1337' / 'baseline_wsd0.2').is_dir()  # both schedules keep their runs
+    assert cosine['logs'][1337]['baseline, lr 0.003'] != wsd['logs'][1337][REFERENCE]
 
     swept = bench.main([str(recipe), '--sweep', '--growth=False', f'--out_dir={tmp_path / "swept"}'])
     tables = {decay: swept[f'sweep baseline, decay {decay:g}'] for decay in bench.SWEEP_BASELINE_DECAYS}

@@ -149,7 +149,7 @@ def test_warmup_stable_decay_holds_the_peak_until_the_last_steps():
     assert lr_at(up, 100, 0.1) == pytest.approx(1e-4)
     full = plan_stages(replace(cfg, decay_steps=0))[-1]  # 0: the whole stage after the warmup, as before
     assert lr_at(full, 4, 0.1) == 1e-3 and lr_at(full, 52, 0.1) == pytest.approx(5.5e-4)
-    baseline = train.baseline_of(cfg, 140, 'out')
+    baseline = train.baseline_of(replace(cfg, baseline_decay=0.0), 140, 'out')
     assert baseline.decay_steps == 0 and not baseline.mup_lr and baseline.return_rule == ()
     assert train.parse_args([f'--{k}={v!r}' for k, v in asdict(baseline).items()]) == baseline  # as bench --jobs passes it
 

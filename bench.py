@@ -147,9 +147,6 @@ def ablation_arms(cfg, file, overrides, names):
 
 # -- the runs ------------------------------------------------------------------------------------
 
-BASELINE_SETTINGS = ('baseline_lr', 'baseline_decay')  # they shape a recipe's baseline, not its own run
-
-
 def finished_log(cfg):
     """The log of a finished run of exactly cfg in cfg.out_dir, or None. The baseline's settings do not
     count (a baseline run has its schedule in lr and decay_steps): an arm trained beside one baseline
@@ -158,7 +155,8 @@ def finished_log(cfg):
     if not (out / 'config.json').exists() or not (out / 'log.jsonl').exists():
         return None
     stored, wanted = json.loads((out / 'config.json').read_text()), json.loads(json.dumps(asdict(cfg)))
-    same = all(stored.get(k) == wanted[k] for k in wanted if k not in BASELINE_SETTINGS) and set(stored) <= set(wanted)
+    same = set(stored) <= set(wanted) and all(stored.get(k) == v for k, v in wanted.items()
+                                              if k not in train.BASELINE_SETTINGS)
     log = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
     return log if same and log and log[-1]['iter'] == total_steps(cfg) else None
 

@@ -98,7 +98,8 @@ class Config:
 
 PER_LEVEL = ('up_steps', 'lr', 'transition_warmup', 'micro_batch', 'compile_mode')  # k values; other tuples: k - 1
 TUPLES = [f.name for f in fields(Config) if typing.get_origin(f.type) is tuple]
-RESUMABLE_CHANGES = {'init_from', 'overwrite', 'device', 'compile'}
+BASELINE_SETTINGS = ('baseline_lr', 'baseline_decay')  # they shape the run's baseline, not the run
+RESUMABLE_CHANGES = {'init_from', 'overwrite', 'device', 'compile', *BASELINE_SETTINGS}
 
 
 def parse_args(argv):

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 class GPTConfig:
     block_size: int = 256
     vocab_size: int = 256
-    vocab_multiple: int = 1  # the embedding table has vocab_size rows rounded up to this (64 suits GPUs);
-                             # the extra rows never get a logit, so they take no probability
+    vocab_multiple: int = 1  # the embedding table has vocab_size rows rounded up to this (64 suits
+                             # GPUs); the extra rows never get a logit, so take no probability
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -115,7 +115,8 @@ BLOCK_FEATURE_AXES = {
 
 # The two projections through which a block writes into the residual stream: with both zero (and
 # their biases), the block is the identity, x -> x.
-BLOCK_RESIDUAL_WRITES = ('attn.c_proj.weight', 'attn.c_proj.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias')
+BLOCK_RESIDUAL_WRITES = ('attn.c_proj.weight', 'attn.c_proj.bias', 'mlp.c_proj.weight',
+                         'mlp.c_proj.bias')
 
 
 class Transformer(nn.Module):
@@ -162,7 +163,8 @@ class Transformer(nn.Module):
     def flops_per_token(self):
         """Training FLOPs (forward + backward) per token: 6 N + 12 L d T, N without positions."""
         c = self.config
-        return 6 * self.num_params(exclude_positions=True) + 12 * c.n_layer * c.n_embd * self.seq_len
+        attention = 12 * c.n_layer * c.n_embd * self.seq_len
+        return 6 * self.num_params(exclude_positions=True) + attention
 
 
 def padded_vocab(config):
@@ -187,10 +189,13 @@ class GPT(Transformer):
     def forward(self, idx, targets=None):
         T = idx.shape[1]
         if T > self.config.block_size:
-            raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
+            raise ValueError(f"sequence of length {T} is longer than block_size "
+                             f"{self.config.block_size}")
         h = self.encode(self.wte(idx) + self.wpe(torch.arange(T, device=idx.device)))
         logits = F.linear(h, self.wte.weight)[..., :self.config.vocab_size]  # the real tokens only
-        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         return logits, loss
 
     @torch.no_grad()
@@ -292,9 +297,11 @@ class ViT(Transformer):
     def __init__(self, config: ViTConfig):
         super().__init__(config, causal=False)
         if config.image_size % config.patch_size:
-            raise ValueError(f"image_size {config.image_size} is not a multiple of patch_size {config.patch_size}")
+            raise ValueError(f"image_size {config.image_size} is not a multiple of patch_size "
+                             f"{config.patch_size}")
         self.seq_len = (config.image_size // config.patch_size) ** 2 + 1
-        self.patch = nn.Conv2d(config.in_channels, config.n_embd, config.patch_size, stride=config.patch_size)
+        self.patch = nn.Conv2d(config.in_channels, config.n_embd, config.patch_size,
+                               stride=config.patch_size)
         self.cls_token = nn.Parameter(0.02 * torch.randn(config.n_embd))
         self.wpe = nn.Embedding(self.seq_len, config.n_embd)
         self.head = nn.Linear(config.n_embd, config.n_classes)

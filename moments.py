@@ -1,4 +1,4 @@
-"""AdamW's state through a level change (carry_optimizer): the moments mapped along with the weights.
+"""AdamW's state through a level change (carry_optimizer): the moments mapped with the weights.
 
 Weights map by coalescing C and de-coalescing D (coalesce.py), with C D = I. Gradients are covectors
 and map by the adjoints. If W_big = D(W_small), the chain rule gives g_small = D^T(g_big), so
@@ -12,10 +12,11 @@ Adam's moments, {name: {'exp_avg': m, 'exp_avg_sq': v, 'step': t}}, then map as:
     m -> A m             m is an average of gradients, and A (the gradient map) is linear;
     v -> (A sqrt(v))^2   v averages squared gradients. Growing, A copies each entry with one
                          coefficient, so this is exact while the copies get the same gradients.
-                         Shrinking, A sums a group of entries, and (sum of a sqrt(v))^2 is the second
-                         moment of the sum when the group's gradients are perfectly correlated, as
-                         they are in a de-coalesced model; otherwise it is larger than the true one,
-                         so the first steps after the change are smaller, never larger.
+                         Shrinking, A sums a group of entries, and (sum of a sqrt(v))^2 is the
+                         second moment of the sum when the group's gradients are perfectly
+                         correlated, as they are in a de-coalesced model; otherwise it is larger
+                         than the true one, so the first steps after the change are smaller, never
+                         larger.
 Adam's update m / sqrt(v) of a grown weight is then the small weight's update, copied.
 """
 import torch
@@ -28,8 +29,8 @@ def gradient_map(model, tensors, width, depth, depth_pairing, shrink, depth_copi
     `model` is coalesced (shrink) or de-coalesced: the adjoint of the weights' map the other way,
     from the other level, as a vector-Jacobian product. Float64."""
     if depth and depth_copies == 'identity':
-        raise ValueError("depth_copies='identity' layers are not copies of the small ones: their gradients "
-                         "have no map; use 'half' or 'full'")
+        raise ValueError("depth_copies='identity' layers are not copies of the small ones: their "
+                         "gradients have no map; use 'half' or 'full'")
     with torch.device('meta'):  # the other level's class and config: shapes only
         other = type(model)(resized_config(model.config, width, depth, shrink))
     primal = {name: torch.zeros(p.shape, dtype=torch.float64, requires_grad=True)
@@ -43,12 +44,15 @@ def gradient_map(model, tensors, width, depth, depth_pairing, shrink, depth_copi
 
 
 def resize_moments(model, moments, width, depth, depth_pairing, shrink, depth_copies='half'):
-    """Adam's state of `model`'s parameters mapped with the model through a level change (see above)."""
-    resize = dict(width=width, depth=depth, depth_pairing=depth_pairing, shrink=shrink, depth_copies=depth_copies)
+    """Adam's state of `model`'s parameters mapped with the model through a level change (see
+    above)."""
+    resize = dict(width=width, depth=depth, depth_pairing=depth_pairing, shrink=shrink,
+                  depth_copies=depth_copies)
     m = gradient_map(model, {n: s['exp_avg'] for n, s in moments.items()}, **resize)
     root_v = gradient_map(model, {n: s['exp_avg_sq'].sqrt() for n, s in moments.items()}, **resize)
     step = next(iter(moments.values()))['step']
-    return {name: {'exp_avg': m[name], 'exp_avg_sq': root_v[name].square(), 'step': step} for name in m}
+    return {name: {'exp_avg': m[name], 'exp_avg_sq': root_v[name].square(), 'step': step}
+            for name in m}
 
 
 def interpolate_moments(a, b, alpha):
@@ -57,8 +61,11 @@ def interpolate_moments(a, b, alpha):
     interpolated model's gradient is the same mix of theirs: m mixes linearly, and sqrt(v) too
     (the root mean square of a mix of perfectly correlated gradients). The step count, for Adam's
     bias correction, is b's (the grown model's)."""
-    return {name: {'exp_avg': (1 - alpha) * sa['exp_avg'] + alpha * b[name]['exp_avg'],
-                   'exp_avg_sq': ((1 - alpha) * sa['exp_avg_sq'].sqrt() + alpha * b[name]['exp_avg_sq'].sqrt()).square(),
+    def mix(x, y):
+        return (1 - alpha) * x + alpha * y
+    return {name: {'exp_avg': mix(sa['exp_avg'], b[name]['exp_avg']),
+                   'exp_avg_sq': mix(sa['exp_avg_sq'].sqrt(),
+                                     b[name]['exp_avg_sq'].sqrt()).square(),
                    'step': b[name]['step']}
             for name, sa in a.items()}
 
@@ -69,15 +76,19 @@ def adam_moments(model, optimizer):
     def state(p):
         if p in optimizer.state:
             return dict(optimizer.state[p])
-        return {'step': torch.tensor(0.0), 'exp_avg': torch.zeros_like(p), 'exp_avg_sq': torch.zeros_like(p)}
+        return {'step': torch.tensor(0.0), 'exp_avg': torch.zeros_like(p),
+                'exp_avg_sq': torch.zeros_like(p)}
     return {name: state(p) for name, p in model.named_parameters()}
 
 
 def load_adam_moments(model, optimizer, moments):
     """Put moments (by parameter name, as adam_moments gives them) into a fresh AdamW of model, cast
-    to each parameter's dtype and device; the step count keeps its own (CPU, or the device when fused)."""
+    to each parameter's dtype and device; the step count keeps its own (CPU, or the device when
+    fused)."""
     for name, p in model.named_parameters():
         state = moments[name]
-        step = state['step'].to(p.device if optimizer.defaults.get('fused') else state['step'].device)
-        optimizer.state[p] = {'step': step.float().clone(), 'exp_avg': state['exp_avg'].to(p.device, p.dtype),
+        fused = optimizer.defaults.get('fused')
+        step = state['step'].to(p.device if fused else state['step'].device)
+        optimizer.state[p] = {'step': step.float().clone(),
+                              'exp_avg': state['exp_avg'].to(p.device, p.dtype),
                               'exp_avg_sq': state['exp_avg_sq'].to(p.device, p.dtype)}

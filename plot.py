@@ -1,7 +1,7 @@
 """Plot runs: validation loss against training FLOPs and against wall time, level changes marked.
 
     python plot.py out                       # one run
-    python plot.py out out-baseline          # a V-cycle beside its baseline, as `python train.py` suggests
+    python plot.py out out-baseline          # a V-cycle beside its baseline, as train.py suggests
     python plot.py bench-cpu/seed1337/*      # every run of a bench seed
 
 Writes loss.png into the first run's folder. matplotlib is optional (pip install matplotlib);
@@ -24,12 +24,13 @@ def pyplot():
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ConfigError("plotting needs matplotlib: pip install matplotlib (or -r requirements-optional.txt)") from None
+        raise ConfigError("plotting needs matplotlib: pip install matplotlib (or -r "
+                          "requirements-optional.txt)") from None
     return plt
 
 
 def level_changes(log):
-    """(index, level) of each log line that starts a stage at another level, after training began."""
+    """(index, level) of each log line starting a stage at another level, after training began."""
     return [(i, b['level']) for i, (a, b) in enumerate(zip(log, log[1:]), 1)
             if b['level'] != a['level'] and b['flops'] > 0]
 
@@ -56,7 +57,8 @@ def finish(ax, label, lowest, shown=1.0):
 def read_log(folder):
     path = Path(folder) / 'log.jsonl'
     if not path.is_file():
-        raise ConfigError(f"{path} not found: name the out_dir of a run (python train.py writes out/log.jsonl)")
+        raise ConfigError(f"{path} not found: name the out_dir of a run (python train.py writes "
+                          f"out/log.jsonl)")
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -87,7 +89,8 @@ def main(argv):
 
 
 def cli(argv):
-    return commandline.command(argv, main, commandline.help_text(__doc__, {'--help, -h': 'this text'}, ''))
+    help = commandline.help_text(__doc__, {'--help, -h': 'this text'}, '')
+    return commandline.command(argv, main, help)
 
 
 if __name__ == '__main__':

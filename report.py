@@ -1,7 +1,7 @@
 """The bench's figures, from its logs alone: savings against the frontier, first reach, medians over
 seeds, the tables and the plot. Nothing here trains; bench.py calls it after training, and
 
-    python report.py bench-cpu          # re-reads bench-cpu/results.json: the tables and loss.png again
+    python report.py bench-cpu          # bench-cpu/results.json read again: the tables, loss.png
 
 Definitions (README, "Counting the saving"):
   - saved vs frontier: 1 - FLOPs(arm) / FLOPs the frontier needs for the arm's final loss, the
@@ -20,8 +20,9 @@ import commandline
 from commandline import ConfigError
 from plot import PANELS, finish, mark_level_changes, pyplot
 
-GPU_BF16_PEAK_FLOPS = {'H100 SXM': 989e12, 'H100 80GB HBM3': 989e12, 'H100 PCIe': 756e12, 'H100 NVL': 835e12,
-                       'H200': 989e12, 'A100': 312e12, 'L4': 121e12, 'RTX 4090': 165e12, 'A10G': 70e12}
+GPU_BF16_PEAK_FLOPS = {'H100 SXM': 989e12, 'H100 80GB HBM3': 989e12, 'H100 PCIe': 756e12,
+                       'H100 NVL': 835e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12,
+                       'RTX 4090': 165e12, 'A10G': 70e12}
 
 
 def first_reach(log, target):
@@ -80,37 +81,41 @@ def summarize(name, log, reference, frontier, shared=False):
     """One arm at one seed: its final loss and costs, saved vs frontier, and first reach. With
     shared (runs trained side by side), no wall-time figures: the runs slowed each other."""
     last, ref = log[-1], reference[-1]
-    frontier_flops = frontier_cost([(p['flops'], p['val_loss']) for p in frontier], last['val_loss'])
-    frontier_time = frontier_cost([(p['time_s'], p['val_loss']) for p in frontier], last['val_loss'])
+    def frontier_at(cost):
+        return frontier_cost([(p[cost], p['val_loss']) for p in frontier], last['val_loss'])
+    frontier_flops, frontier_time = frontier_at('flops'), frontier_at('time_s')
     reach = first_reach(log, ref['val_loss']) or (None, None)
+    no_times = {'time_saved_pct': None, 'first_reach_time_saved_pct': None,
+                'tokens_per_s_by_level': None}
     return {'name': name, 'final_val_loss': last['val_loss'], 'final_val_acc': last.get('val_acc'),
-            'total_flops': last['flops'],
-            'total_time_s': last['time_s'], 'frontier_flops': frontier_flops, 'frontier_time_s': frontier_time,
+            'total_flops': last['flops'], 'total_time_s': last['time_s'],
+            'frontier_flops': frontier_flops, 'frontier_time_s': frontier_time,
             'flops_saved_pct': saving_pct(last['flops'], frontier_flops),
             'time_saved_pct': saving_pct(last['time_s'], frontier_time),
             'first_reach_flops_saved_pct': saving_pct(reach[0], ref['flops']),
             'first_reach_time_saved_pct': saving_pct(reach[1], ref['time_s']),
-            'tokens_per_s_by_level': tokens_per_s_by_level(log), 'level_changes': level_changes(log),
-            **({'time_saved_pct': None, 'first_reach_time_saved_pct': None, 'tokens_per_s_by_level': None}
-               if shared else {})}
+            'tokens_per_s_by_level': tokens_per_s_by_level(log),
+            'level_changes': level_changes(log), **(no_times if shared else {})}
 
 
 def level_changes(log):
-    """What each level change of a run did to the validation loss: the loss just before, right after,
-    and DIAGNOSTIC_STEPS (10 and 50) steps later, and the pair cosine right after and 50 steps later
-    where width grew (vcycle.py logs them)."""
+    """What each level change of a run did to the validation loss: the loss just before, right
+    after, and DIAGNOSTIC_STEPS (10 and 50) steps later, and the pair cosine right after and 50
+    steps later where width grew (vcycle.py logs them)."""
     changes = []
     for a, b in zip(log, log[1:]):
         if b['stage'] != a['stage']:
             later = {r['step']: r for r in log if r['stage'] == b['stage']}
             changes.append({'change': f"{a['level']} -> {b['level']}", 'before': a['val_loss'],
                             'after': b['val_loss'], 'after_10': later.get(10, {}).get('val_loss'),
-                            'after_50': later.get(50, {}).get('val_loss'), 'pair_cosine': b.get('pair_cosine'),
+                            'after_50': later.get(50, {}).get('val_loss'),
+                            'pair_cosine': b.get('pair_cosine'),
                             'pair_cosine_50': later.get(50, {}).get('pair_cosine')})
     return changes
 
 
-SAVINGS = ('flops_saved_pct', 'time_saved_pct', 'first_reach_flops_saved_pct', 'first_reach_time_saved_pct')
+SAVINGS = ('flops_saved_pct', 'time_saved_pct', 'first_reach_flops_saved_pct',
+           'first_reach_time_saved_pct')
 
 
 def median_range(values):
@@ -134,9 +139,9 @@ def aggregate(rows_by_seed):
                  'first_reached': sum(r['first_reach_flops_saved_pct'] is not None for r in rows)}
         for key in ('final_val_loss', 'final_val_acc', 'total_flops') + SAVINGS:
             entry[key] = dict(zip(('median', 'min', 'max'), median_range([r[key] for r in rows])))
-        entry['level_changes'] = [
-            {key: (changes[0][key] if key == 'change' else median_range([c[key] for c in changes])[0])
-             for key in changes[0]}
+        entry['level_changes'] = [  # each change's diagnostics, the median over the seeds
+            {key: (changes[0][key] if key == 'change'
+                   else median_range([c[key] for c in changes])[0]) for key in changes[0]}
             for changes in zip(*(r.get('level_changes', []) for r in rows))]
         summary.append(entry)
     return summary
@@ -155,7 +160,8 @@ def mfu(log, device):
     if peak is None or not rates:
         return None
     flops_per_s = rates[len(rates) // 2] * log[-1]['flops'] / log[-1]['tokens']
-    return {'device': device, 'peak_flops': peak, 'model_flops_per_s': flops_per_s, 'mfu_pct': 100 * flops_per_s / peak}
+    return {'device': device, 'peak_flops': peak, 'model_flops_per_s': flops_per_s,
+            'mfu_pct': 100 * flops_per_s / peak}
 
 
 def pct(v):
@@ -165,37 +171,45 @@ def pct(v):
 def print_seed(seed, rows, frontier):
     print(f"\nseed {seed}: frontier (steps: final loss) " +
           ', '.join(f"{p['steps']}: {p['val_loss']:.4f}" for p in frontier))
-    print(f"{'arm':42s} {'final loss':>10s} {'FLOPs':>10s} {'frontier FLOPs':>14s} {'FLOPs saved':>11s} "
-          f"{'time saved':>10s} {'first reach FLOPs/time saved':>28s}")
+    print(f"{'arm':42s} {'final loss':>10s} {'FLOPs':>10s} {'frontier FLOPs':>14s} "
+          f"{'FLOPs saved':>11s} {'time saved':>10s} {'first reach FLOPs/time saved':>28s}")
     for r in rows:
-        frontier_flops = f"{r['frontier_flops']:14.3e}" if r['frontier_flops'] else f"{'off frontier':>14s}"
-        print(f"{r['name']:42s} {r['final_val_loss']:10.4f} {r['total_flops']:10.3e} {frontier_flops} "
-              f"{pct(r['flops_saved_pct']):>11s} {pct(r['time_saved_pct']):>10s} "
-              f"{pct(r['first_reach_flops_saved_pct']):>19s} {pct(r['first_reach_time_saved_pct'])}")
+        frontier_flops = (f"{r['frontier_flops']:14.3e}" if r['frontier_flops']
+                          else f"{'off frontier':>14s}")
+        print(f"{r['name']:42s} {r['final_val_loss']:10.4f} {r['total_flops']:10.3e} "
+              f"{frontier_flops} {pct(r['flops_saved_pct']):>11s} {pct(r['time_saved_pct']):>10s} "
+              f"{pct(r['first_reach_flops_saved_pct']):>19s} "
+              f"{pct(r['first_reach_time_saved_pct'])}")
 
 
 def print_summary(summary, seeds):
     def cell(stat, fmt=pct):
         return f"{fmt(stat['median'])} [{fmt(stat['min'])}, {fmt(stat['max'])}]"
+    def four(v):
+        return f'{v:.4f}'
     print(f"\nover {len(seeds)} seed(s) {list(seeds)}: median [min, max]")
-    print(f"{'arm':42s} {'final loss':>26s} {'FLOPs saved vs frontier':>26s} {'time saved vs frontier':>26s} "
-          f"{'first reach FLOPs saved':>26s} {'reached':>7s}")
+    print(f"{'arm':42s} {'final loss':>26s} {'FLOPs saved vs frontier':>26s} "
+          f"{'time saved vs frontier':>26s} {'first reach FLOPs saved':>26s} {'reached':>7s}")
     for s in summary:
-        accuracy = f"  val acc {cell(s['final_val_acc'], lambda v: f'{v:.4f}')}" if s['final_val_acc']['max'] else ''
-        print(f"{s['name']:42s} {cell(s['final_val_loss'], lambda v: f'{v:.4f}'):>26s} {cell(s['flops_saved_pct']):>26s} "
-              f"{cell(s['time_saved_pct']):>26s} {cell(s['first_reach_flops_saved_pct']):>26s} "
+        accuracy = ''
+        if s['final_val_acc']['max']:
+            accuracy = f"  val acc {cell(s['final_val_acc'], four)}"
+        print(f"{s['name']:42s} {cell(s['final_val_loss'], four):>26s} "
+              f"{cell(s['flops_saved_pct']):>26s} {cell(s['time_saved_pct']):>26s} "
+              f"{cell(s['first_reach_flops_saved_pct']):>26s} "
               f"{s['first_reached']:>3d}/{s['seeds']}{accuracy}")
 
 
 def print_level_changes(summary):
     def f(v):
         return f"{v:.3f}" if v is not None else '-'
-    print("\nlevel changes, median over seeds: validation loss just before -> right after, 10 and 50 steps later; "
-          "pair cosine right after and 50 steps later (width growth)")
+    print("\nlevel changes, median over seeds: validation loss just before -> right after, 10 and "
+          "50 steps later; pair cosine right after and 50 steps later (width growth)")
     for s in summary:
         for c in s['level_changes']:
-            print(f"{s['name']:42s} {c['change']:>6s}  {f(c['before'])} -> {f(c['after'])}, {f(c['after_10'])}, "
-                  f"{f(c['after_50'])}   cosine {f(c['pair_cosine'])}, {f(c['pair_cosine_50'])}")
+            print(f"{s['name']:42s} {c['change']:>6s}  {f(c['before'])} -> {f(c['after'])}, "
+                  f"{f(c['after_10'])}, {f(c['after_50'])}   cosine {f(c['pair_cosine'])}, "
+                  f"{f(c['pair_cosine_50'])}")
 
 
 def plot(runs, frontiers, names, path, shared=False):
@@ -222,14 +236,17 @@ def plot(runs, frontiers, names, path, shared=False):
             x = np.median([[r[key] for r in log] for log in logs], axis=0)
             y = np.array([[r['val_loss'] for r in log] for log in logs])
             line, = ax.plot(x, np.median(y, axis=0), label=name, lw=1.6)
-            ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2, lw=0)
+            ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2,
+                            lw=0)
             mark_level_changes(ax, x, logs[0], line.get_color())
         fx = [np.median([p[key] for p in v]) for v in by_steps.values()]
         fy = [np.array([p['val_loss'] for p in v]) for v in by_steps.values()]
-        ax.errorbar(fx, [np.median(v) for v in fy], yerr=[[np.median(v) - v.min() for v in fy],
-                    [v.max() - np.median(v) for v in fy]], fmt='ks', ms=4, capsize=3, label='frontier (final losses)')
+        spread = [[np.median(v) - v.min() for v in fy], [v.max() - np.median(v) for v in fy]]
+        ax.errorbar(fx, [np.median(v) for v in fy], yerr=spread, fmt='ks', ms=4, capsize=3,
+                    label='frontier (final losses)')
         finish(ax, label, lowest, shown=0.8)
-    fig.suptitle(f'validation loss: median over {len(runs)} seed(s), the band their range', fontsize=10)
+    fig.suptitle(f'validation loss: median over {len(runs)} seed(s), the band their range',
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -244,14 +261,16 @@ def report(results, out):
     rows = {}
     for seed in seeds:
         reference = next(iter(logs[seed].values()))
-        rows[seed] = [summarize(name, log, reference, frontiers[seed], shared) for name, log in logs[seed].items()]
+        rows[seed] = [summarize(name, log, reference, frontiers[seed], shared)
+                      for name, log in logs[seed].items()]
         print_seed(seed, rows[seed], frontiers[seed])
     summary = aggregate(rows)
     baseline_mfu = None if shared else mfu(next(iter(logs[seeds[0]].values())), results['device'])
     print_summary(summary, seeds)
     print_level_changes(summary)
     if shared:
-        print(f"{results['jobs']} runs trained side by side: their wall times slowed each other, so no time figures")
+        print(f"{results['jobs']} runs trained side by side: their wall times slowed each other, "
+              f"so no time figures")
     if baseline_mfu:
         print(f"baseline MFU {baseline_mfu['mfu_pct']:.1f}% of {baseline_mfu['device']} bf16 peak")
     names = [name for name in logs[seeds[0]] if not name.startswith('ablation')]
@@ -262,14 +281,17 @@ def report(results, out):
 
 def main(argv):
     if len(argv) != 1:
-        raise ConfigError("give one bench folder, the out_dir of a bench: python report.py bench-cpu")
+        raise ConfigError("give one bench folder, the out_dir of a bench: python report.py "
+                          "bench-cpu")
     path = Path(argv[0]) / 'results.json'
     if not path.is_file():
-        raise ConfigError(f"{path} not found: run the bench first (python bench.py), or name its out_dir")
+        raise ConfigError(f"{path} not found: run the bench first (python bench.py), or name its "
+                          f"out_dir")
     results = json.loads(path.read_text())
     results['seeds'] = [str(s) for s in results['seeds']]  # JSON keys are strings
     report(results, argv[0])
 
 
 if __name__ == '__main__':
-    sys.exit(commandline.command(sys.argv[1:], main, commandline.help_text(__doc__, {'--help, -h': 'this text'}, '')))
+    help = commandline.help_text(__doc__, {'--help, -h': 'this text'}, '')
+    sys.exit(commandline.command(sys.argv[1:], main, help))

@@ -23,7 +23,8 @@ def prepare(out_dir=Path(__file__).parent, url=URL):
     write_tokens(out_dir / 'train.bin', ids[:n_train])
     write_tokens(out_dir / 'val.bin', ids[n_train:])
     write_meta(out_dir, vocab_size=len(chars), stoi=stoi, itos={i: c for c, i in stoi.items()})
-    print(f"{len(chars)} characters, {n_train:,} train and {len(ids) - n_train:,} val tokens in {out_dir}")
+    print(f"{len(chars)} characters, {n_train:,} train and {len(ids) - n_train:,} val tokens in "
+          f"{out_dir}")
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@ as bytes (vocab_size 256). No network. Files in sorted order, test folders and s
 out (about 12 MB for CPython 3.11); the last 10% of the bytes are the validation split.
 
     python data/stdlib/prepare.py
-    python data/stdlib/prepare.py --root DIR --out data/pysrc   # any source tree, e.g. a site-packages
+    python data/stdlib/prepare.py --root DIR --out data/pysrc   # any source tree, a site-packages
 """
 import os
 import sys
@@ -37,13 +37,16 @@ def prepare(out_dir=Path(__file__).parent, root=sysconfig.get_paths()['stdlib'])
     write_tokens(Path(out_dir) / 'train.bin', ids[:-n_val])
     write_tokens(Path(out_dir) / 'val.bin', ids[-n_val:])
     write_meta(out_dir, **META, source=str(root))
-    print(f"stdlib corpus from {root}: {len(data) - n_val:,} train and {n_val:,} val bytes in {out_dir}")
+    print(f"stdlib corpus from {root}: {len(data) - n_val:,} train and {n_val:,} val bytes in "
+          f"{out_dir}")
 
 
 if __name__ == '__main__':
     import argparse
-    ap = argparse.ArgumentParser(description='Write a byte-level corpus of the .py files under a folder.')
-    ap.add_argument('--root', default=sysconfig.get_paths()['stdlib'], help='the source tree (default: the stdlib)')
+    ap = argparse.ArgumentParser(description='Write a byte-level corpus of the .py files under a '
+                                             'folder.')
+    ap.add_argument('--root', default=sysconfig.get_paths()['stdlib'],
+                    help='the source tree (default: the stdlib)')
     ap.add_argument('--out', default=str(Path(__file__).parent), help='the dataset folder to write')
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)

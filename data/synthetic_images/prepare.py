@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data import write_atomically, write_meta  # noqa: E402
 
 SIZE, N_CLASSES = 16, 10
-META = dict(n_classes=N_CLASSES, image_size=SIZE, in_channels=3)  # known before preparing, for --plan
+META = dict(n_classes=N_CLASSES, image_size=SIZE, in_channels=3)  # known before preparing (--plan)
 
 
 def make_images(n, rng):
@@ -37,7 +37,8 @@ def prepare(out_dir=Path(__file__).parent, n_train=20_000, n_val=2_000, seed=0):
         x, y = make_images(n, rng)
         write_atomically(Path(out_dir) / f'{split}.npz', lambda f: np.savez(f, x=x, y=y))
     write_meta(out_dir, **META)
-    print(f"synthetic images: {n_train:,} train and {n_val:,} val, {SIZE}x{SIZE}, {N_CLASSES} classes")
+    print(f"synthetic images: {n_train:,} train and {n_val:,} val, {SIZE}x{SIZE}, {N_CLASSES} "
+          f"classes")
 
 
 if __name__ == '__main__':

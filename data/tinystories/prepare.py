@@ -14,7 +14,7 @@ from data import download, write_meta  # noqa: E402
 BASE = 'https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/'
 FILES = {'train': 'TinyStories-train.txt', 'val': 'TinyStories-valid.txt'}
 SEPARATOR = '<|endoftext|>'
-META = dict(vocab_size=50257, encoding='gpt2')  # what prepare() writes by default; for train.py --plan
+META = dict(vocab_size=50257, encoding='gpt2')  # what prepare() writes by default; for --plan
 
 
 def tokenize_file(source, dest, encoding, chunk_stories=10_000):

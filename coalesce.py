@@ -90,12 +90,13 @@ def resize_width(model, t, name, shrink):
     for axis, role in enumerate(feature_axes(model, name)):
         if role is None:
             continue
-        m = width_matrices(t.shape[axis] if shrink else 2 * t.shape[axis], groups=3 if role == 'qkv' else 1)
+        n = t.shape[axis] if shrink else 2 * t.shape[axis]  # the big model's size of the axis
+        m = width_matrices(n, groups=3 if role == 'qkv' else 1)
         if role in ('out', 'qkv'):   # left of W:  F_out @ W  or  T_out @ W
             M = m['F_out'] if shrink else m['T_out']
-        else:                        # right of W: W @ F_in  or  W @ T_in, applied along the axis as the transpose
+        else:                        # right of W: W @ F_in  or  W @ T_in, transposed onto the axis
             M = (m['F_in'] if shrink else m['T_in']).T
-        if name.startswith(f"{model.TIED_HEAD_LN}."):  # LayerNorms have one axis: fold the factor into it
+        if name.startswith(f"{model.TIED_HEAD_LN}."):  # a LayerNorm's one axis takes the factor
             M = 2 * M if shrink else M / 2
         t = apply_along(M, t, axis)
     return t
@@ -113,7 +114,8 @@ def resize_depth(state, big_n_layer, pairing, shrink, copies='half'):
     R, G = depth_matrices(big_n_layer, pairing).values()
     suffixes = {k.split('.', 2)[2] for k in state if k.startswith('blocks.')}
     for suffix in suffixes:
-        stacked = torch.stack([state.pop(f'blocks.{i}.{suffix}') for i in range(big_n_layer // (1 if shrink else 2))])
+        n_layer = big_n_layer if shrink else big_n_layer // 2  # the layers stacked now
+        stacked = torch.stack([state.pop(f'blocks.{i}.{suffix}') for i in range(n_layer)])
         halved = copies == 'half' and suffix in BLOCK_RESIDUAL_WRITES
         M = (2 * R if halved else R) if shrink else (G / 2 if halved else G)
         for i, layer in enumerate(apply_along(M, stacked, 0)):
@@ -121,7 +123,8 @@ def resize_depth(state, big_n_layer, pairing, shrink, copies='half'):
     if copies == 'identity' and not shrink:
         for _, second in pairs(big_n_layer, pairing):
             for suffix in BLOCK_RESIDUAL_WRITES:
-                state[f'blocks.{second}.{suffix}'] = torch.zeros_like(state[f'blocks.{second}.{suffix}'])
+                name = f'blocks.{second}.{suffix}'
+                state[name] = torch.zeros_like(state[name])
     return state
 
 
@@ -129,8 +132,8 @@ def check_halving(config, width, depth, names=('width', 'depth')):
     """A ValueError saying why config's shape cannot be halved as asked; `names` are how the
     caller calls the width and depth choices, for the advice."""
     if width and config.n_head % 2:
-        raise ValueError(f"width coalescing halves n_head and n_embd together so the head size stays "
-                         f"{config.n_embd // config.n_head}; n_head={config.n_head} is odd: "
+        raise ValueError(f"width coalescing halves n_head and n_embd together so the head size "
+                         f"stays {config.n_embd // config.n_head}; n_head={config.n_head} is odd: "
                          f"choose an even n_head or pass {names[0]}=False")
     if width and config.n_embd % config.n_head:
         raise ValueError(f"n_embd={config.n_embd} is not a multiple of n_head={config.n_head}: "
@@ -138,18 +141,23 @@ def check_halving(config, width, depth, names=('width', 'depth')):
     if depth and config.n_layer < 2:
         raise ValueError(f"depth coalescing needs at least 2 layers: pass {names[1]}=False")
     if depth and config.n_layer % 2:
-        raise ValueError(f"depth coalescing merges pairs of layers; n_layer={config.n_layer} is odd: "
-                         f"choose an even n_layer or pass {names[1]}=False")
+        raise ValueError(f"depth coalescing merges pairs of layers; n_layer={config.n_layer} is "
+                         f"odd: choose an even n_layer or pass {names[1]}=False")
+
+
+def check_resize(depth_pairing, depth_copies):
+    """A ValueError unless depth_pairing and depth_copies name a pairing and a way of copying."""
+    if depth_pairing not in DEPTH_PAIRINGS:
+        raise ValueError(f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {depth_pairing!r}")
+    if depth_copies not in DEPTH_COPIES:
+        raise ValueError(f"depth_copies must be one of {DEPTH_COPIES}, got {depth_copies!r}")
 
 
 def resize_state(model, state, width, depth, depth_pairing, shrink, depth_copies='half'):
     """{name: tensor} of `model`'s parameters coalesced (shrink) or de-coalesced, in float64 (exact:
     the matrices hold only 0, 1/2, 1, 2). `model` gives the class and config only (it may be on
     the meta device)."""
-    if depth_pairing not in DEPTH_PAIRINGS:
-        raise ValueError(f"depth_pairing must be one of {DEPTH_PAIRINGS}, got {depth_pairing!r}")
-    if depth_copies not in DEPTH_COPIES:
-        raise ValueError(f"depth_copies must be one of {DEPTH_COPIES}, got {depth_copies!r}")
+    check_resize(depth_pairing, depth_copies)
     if shrink:
         check_halving(model.config, width, depth)
     state = {name: t.double() for name, t in state.items()}
@@ -162,7 +170,7 @@ def resize_state(model, state, width, depth, depth_pairing, shrink, depth_copies
 
 
 def resized_config(config, width, depth, shrink):
-    """The model config one level down (shrink) or up: n_embd and n_head (width), n_layer (depth)."""
+    """The model config a level down (shrink) or up: n_embd and n_head (width), n_layer (depth)."""
     scale = (lambda n: n // 2) if shrink else (lambda n: n * 2)
     return replace(config, n_embd=scale(config.n_embd) if width else config.n_embd,
                    n_head=scale(config.n_head) if width else config.n_head,
@@ -170,7 +178,8 @@ def resized_config(config, width, depth, shrink):
 
 
 def resize(model, width, depth, depth_pairing, shrink, depth_copies='half'):
-    state = resize_state(model, model.state_dict(), width, depth, depth_pairing, shrink, depth_copies)
+    state = resize_state(model, model.state_dict(), width, depth, depth_pairing, shrink,
+                         depth_copies)
     return build(model, resized_config(model.config, width, depth, shrink), state)
 
 
@@ -218,10 +227,11 @@ def split_unevenly(model, skew=0.0, noise=0.0, complementary=0.0, generator=None
             if role == 'in':
                 first, second = t.movedim(axis, 0).chunk(2)  # views of the two halves of the axis
                 rms = first.pow(2).mean().sqrt()
+                gaussian = torch.randn(first.shape, generator=generator).to(t)
                 if complementary:  # first + second = U = 2 first; make them U - N and N
-                    delta = first - complementary * 2 * rms * torch.randn(first.shape, generator=generator).to(t)
+                    delta = first - complementary * 2 * rms * gaussian
                 else:
-                    delta = skew * first + noise * rms * torch.randn(first.shape, generator=generator).to(t)
+                    delta = skew * first + noise * rms * gaussian
                 first += delta
                 second -= delta
         state[name] = t
@@ -256,7 +266,8 @@ def pair_cosine(model):
         for axis, role in enumerate(feature_axes(model, name) if p.dim() >= 2 else ()):
             if role in ('out', 'qkv'):
                 groups = 3 if role == 'qkv' else 1  # (group, copy, feature, inputs)
-                rows = p.detach().float().movedim(axis, 0).reshape(groups, 2, p.shape[axis] // groups // 2, -1)
+                half = p.shape[axis] // groups // 2
+                rows = p.detach().float().movedim(axis, 0).reshape(groups, 2, half, -1)
                 cosines.append(torch.cosine_similarity(rows[:, 0], rows[:, 1], dim=-1).flatten())
     return torch.cat(cosines).mean().item()
 
@@ -274,9 +285,17 @@ def correct(kept, grown, beta, width=True, depth=True, depth_pairing='stack', de
     theta_1 = kept.state_dict()
     with torch.device('meta'):  # M_2's class and config: shapes only
         small = type(kept)(resized_config(kept.config, width, depth, shrink=True))
-    coarse = resize_state(small, resize_state(kept, theta_1, shrink=True, **resize), shrink=False, **resize)
-    state = {k: v.double() + beta * (theta_1[k].double() - coarse[k]) for k, v in grown.state_dict().items()}
+    coarse = resize_state(small, resize_state(kept, theta_1, shrink=True, **resize), shrink=False,
+                          **resize)
+    state = {k: v.double() + beta * (theta_1[k].double() - coarse[k])
+             for k, v in grown.state_dict().items()}
     return build(kept, copy.deepcopy(kept.config), state)
+
+
+def check_alpha(alpha):
+    """A ValueError unless 0 <= alpha <= 1: interpolation blends, it does not extrapolate."""
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
 
 
 def interpolate(a, b, alpha):
@@ -285,8 +304,7 @@ def interpolate(a, b, alpha):
         raise ValueError(f"cannot interpolate a {type(a).__name__} with a {type(b).__name__}")
     if a.config != b.config:
         raise ValueError(f"cannot interpolate models of different shapes: {a.config} vs {b.config}")
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    check_alpha(alpha)
     sb = b.state_dict()
     state = {k: (1 - alpha) * v + alpha * sb[k] for k, v in a.state_dict().items()}
     return build(a, copy.deepcopy(a.config), state)
@@ -300,9 +318,11 @@ def demo():
     for k, M in width_matrices(4).items():
         print(f"{k} {tuple(M.shape)}:\n{M}")
     m = width_matrices(4)
-    print("F_out @ T_out = I:", torch.equal(m['F_out'] @ m['T_out'], torch.eye(2, dtype=torch.float64)))
+    print("F_out @ T_out = I:",
+          torch.equal(m['F_out'] @ m['T_out'], torch.eye(2, dtype=torch.float64)))
     d = depth_matrices(4, 'stack')
-    print(f"\nDepth matrices for 4 layers, 'stack' pairing (layer i with i + 2):\nR {tuple(d['R'].shape)}:\n"
+    print(f"\nDepth matrices for 4 layers, 'stack' pairing (layer i with i + 2):\n"
+          f"R {tuple(d['R'].shape)}:\n"
           f"{d['R']}\nG {tuple(d['G'].shape)}:\n{d['G']}")
     print("R @ G = I:", torch.equal(d['R'] @ d['G'], torch.eye(2, dtype=torch.float64)))
     print("'adjacent' pairing (2i with 2i + 1), R:\n", depth_matrices(4, 'adjacent')['R'], sep='')
@@ -310,9 +330,11 @@ def demo():
     small = GPT(GPTConfig(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=16))
     big = decoalesce(small)
     idx = torch.randint(50, (3, 16))
-    print(f"\nA tiny GPT {small.config.n_layer}L x {small.config.n_embd}, {small.num_params()} parameters; "
-          f"de-coalesced: {big.config.n_layer}L x {big.config.n_embd}, {big.num_params()} parameters.")
-    for name, (w, dp) in {'width': (True, False), 'depth': (False, True), 'both': (True, True)}.items():
+    print(f"\nA tiny GPT {small.config.n_layer}L x {small.config.n_embd}, {small.num_params()} "
+          f"parameters; de-coalesced: {big.config.n_layer}L x {big.config.n_embd}, "
+          f"{big.num_params()} parameters.")
+    for name, (w, dp) in {'width': (True, False), 'depth': (False, True),
+                          'both': (True, True)}.items():
         m = decoalesce(small, width=w, depth=dp)
         back = coalesce(m, width=w, depth=dp)
         err = max((p - q).abs().max().item() for p, q in zip(small.parameters(), back.parameters()))
@@ -323,7 +345,8 @@ def demo():
     a, b = big, decoalesce(small, depth_pairing='adjacent')
     for alpha in (0.0, 1.0):
         mix = interpolate(a, b, alpha)
-        same = all(torch.equal(p, q) for p, q in zip(mix.parameters(), (a if alpha == 0 else b).parameters()))
+        expected = a if alpha == 0 else b
+        same = all(torch.equal(p, q) for p, q in zip(mix.parameters(), expected.parameters()))
         print(f"interpolate(a, b, {alpha}) equals {'a' if alpha == 0 else 'b'} exactly: {same}")
 
 

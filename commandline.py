@@ -1,10 +1,12 @@
-"""The command line of every entry point (train.py, bench.py, sample.py): settings, help, exit status.
+"""The command line of every entry point (train.py, bench.py, sample.py): settings, help, exit
+status.
 
 Settings are the fields of a dataclass, given as --key=value (a Python literal, or a bare word as a
 string; a bare --flag is True) or in a config file, a Python file whose top-level names are
-settings. Values are type-checked against the field's annotation: an int may stand for a float, and
-one value for a tuple (tuple[int, ...] checks each element). --help is written from the dataclass's
-source: each field's default as written, its meaning from the comment beside it.
+settings (and `base`, another config file it starts from). Values are type-checked against the
+field's annotation: an int may stand for a float, and one value for a tuple (tuple[int, ...]
+checks each element). --help is written from the dataclass's source: each field's default as
+written, its meaning from the comment beside it.
 """
 import ast
 import difflib
@@ -19,7 +21,8 @@ from pathlib import Path
 import checkpoint
 import hf
 from data import DataError
-from vcycle import Interrupted, NonFiniteLoss
+from step import NonFiniteLoss
+from vcycle import Interrupted
 
 
 class ConfigError(ValueError):
@@ -74,26 +77,49 @@ def read_settings(cls, argv, files=True):
     for i, arg in enumerate(argv):
         if arg.startswith('--'):
             key, value = key_value(arg)
-            if '=' not in arg and key in kinds and kinds[key] is not bool:  # --key value, or a missing value
-                after = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith('--') else 'VALUE'
-                raise ConfigError(f"{arg} needs a value: write {arg}={after} (settings are --key=value)")
+            if '=' not in arg and key in kinds and kinds[key] is not bool:  # --key value, or none
+                given = i + 1 < len(argv) and not argv[i + 1].startswith('--')
+                after = argv[i + 1] if given else 'VALUE'
+                raise ConfigError(f"{arg} needs a value: write {arg}={after} (settings are "
+                                  f"--key=value)")
             values[key] = checked(cls, key, value, arg)
         elif i > 0 and argv[i - 1].startswith('--') and '=' not in argv[i - 1]:
             continue  # the value after a bare --key, reported there
         elif files:
             path = Path(arg)
             if not path.is_file() and '=' in arg:
-                raise ConfigError(f"unexpected argument {arg!r}: did you mean --{arg}? (settings are --key=value)")
+                raise ConfigError(f"unexpected argument {arg!r}: did you mean --{arg}? (settings "
+                                  f"are --key=value)")
             if not path.is_file():
-                raise ConfigError(f"config file {arg} not found (arguments are a config file and --key=value)")
-            scope = {'__file__': str(path)}  # a recipe may exec another and change a few keys
-            exec(path.read_text(), scope)
-            for key, value in scope.items():
-                if not key.startswith('_'):
-                    values[key] = checked(cls, key, value, arg)
+                raise ConfigError(f"config file {arg} not found (arguments are a config file and "
+                                  f"--key=value)")
+            values.update(config_file(cls, path))
         else:
             hint = f"did you mean --{arg}? " if '=' in arg else ''
-            raise ConfigError(f"unexpected argument {arg!r}: {hint}settings are given as --key=value (see --help)")
+            raise ConfigError(f"unexpected argument {arg!r}: {hint}settings are given as "
+                              f"--key=value (see --help)")
+    return values
+
+
+def config_file(cls, path, child=None):
+    """{key: value} of a config file: a Python file whose top-level names are settings. One of them
+    may be `base`, the name of another config file beside it whose settings this one starts from
+    and changes; a base has no base of its own, so every recipe reads with at most one other."""
+    scope = {}
+    exec(path.read_text(), scope)
+    values = {}
+    if 'base' in scope:
+        base = path.parent / scope['base']
+        if child is not None:
+            raise ConfigError(f"{child} has base {path}, which has a base of its own ({base}): a "
+                              f"recipe has one parent at most; write {child}'s base as a recipe of "
+                              f"its own")
+        if not base.is_file():
+            raise ConfigError(f"{path} has base {scope['base']!r}, not found beside it ({base})")
+        values = config_file(cls, base, child=path)
+    for key, value in scope.items():
+        if not key.startswith('_') and key != 'base':
+            values[key] = checked(cls, key, value, str(path))
     return values
 
 
@@ -112,23 +138,27 @@ def split_settings(cls, argv):
 def settings_help(cls, values=None):
     """'--key=default  meaning' for every field of the dataclass cls, read from its source: the
     defaults as written there (or values[key], a recipe's), the meanings from the comments beside
-    them, the sections from the comment lines between them."""
+    them (and below them, indented deeper), the sections from the comment lines between them."""
     lines = []
     for line in inspect.getsource(cls).splitlines()[2:]:
         setting = re.match(r"\s+(\w+): [^=]+? = (.+?)(?:\s+# (.*))?$", line)
-        section = re.match(r"\s+# (.*)$", line)
+        section = re.match(r"    # (.*)$", line)              # at the fields' indentation
+        meaning_goes_on = re.match(r"\s{5,}# (.*)$", line)     # deeper: the comment above goes on
         if setting:
             name, default, meaning = setting.groups()
             default = repr(values[name]) if values else default
             lines.append(f"  --{name}={default}".ljust(32) + '  ' + (meaning or ''))
         elif section:
             lines.append(f"{section.group(1)}:")
+        elif meaning_goes_on:
+            lines[-1] += ' ' + meaning_goes_on.group(1)
     return '\n'.join(lines)
 
 
 def help_text(doc, flags, settings):
     """What --help prints for a command: its docstring, its flags (flag: meaning), its settings."""
-    flag_lines = [textwrap.fill(meaning, 100, initial_indent=f"  {flag}".ljust(34), subsequent_indent=' ' * 34)
+    flag_lines = [textwrap.fill(meaning, 100, initial_indent=f"  {flag}".ljust(34),
+                                subsequent_indent=' ' * 34)
                   for flag, meaning in flags.items()]
     text = [doc.strip(), '', 'flags:', *flag_lines]
     if settings:

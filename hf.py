@@ -1,8 +1,8 @@
 """Interchange with Hugging Face transformers: GPT-2 and ViT weights in and out, exactly.
 
     from hf import import_hf, export_hf
-    model = import_hf('gpt2-folder')      # a folder saved by save_pretrained, or a transformers model
-    export_hf(model, 'out/hf')            # then GPT2LMHeadModel.from_pretrained('out/hf')
+    model = import_hf('gpt2-folder')  # a folder saved by save_pretrained, or a transformers model
+    export_hf(model, 'out/hf')        # then GPT2LMHeadModel.from_pretrained('out/hf')
     python train.py --init_from=gpt2-folder --dataset=tinystories    # continue pretraining it
 
 The checkpoint files are read and written directly (config.json, then model.safetensors, its
@@ -21,12 +21,14 @@ Where downloads work, coalescing the pretrained GPT-2 into 6 x 384 and measuring
     from transformers import GPT2LMHeadModel
     import train
     from coalesce import coalesce, decoalesce
-    from vcycle import evaluate
-    GPT2LMHeadModel.from_pretrained('gpt2').save_pretrained('gpt2')   # downloads once, about 500 MB
-    cfg = train.parse_args(['config/gpt2_small.py', '--init_from=gpt2', '--block_size=256', '--batch_tokens=8192'])
+    from step import evaluate
+    GPT2LMHeadModel.from_pretrained('gpt2').save_pretrained('gpt2')   # downloads once, 500 MB
+    cfg = train.parse_args(['config/gpt2_small.py', '--init_from=gpt2', '--block_size=256',
+                            '--batch_tokens=8192'])
     env = train.setup_env(cfg)
     batches, m1 = train.build_data_and_model(cfg, env)   # TinyStories (data/tinystories/prepare.py)
-    for name, m in (('GPT-2', m1), ('coalesced 6 x 384', coalesce(m1)), ('and back', decoalesce(coalesce(m1)))):
+    for name, m in (('GPT-2', m1), ('coalesced 6 x 384', coalesce(m1)),
+                    ('and back', decoalesce(coalesce(m1)))):
         print(name, evaluate(m, batches, cfg, env)['val'])
 """
 import json
@@ -38,41 +40,50 @@ import torch
 
 from model import BLOCK_FEATURE_AXES, MODELS
 
-GELU_NAMES = {'gelu': 'exact', 'gelu_new': 'tanh', 'gelu_pytorch_tanh': 'tanh'}  # Hugging Face's -> ours
+GELU_NAMES = {'gelu': 'exact', 'gelu_new': 'tanh', 'gelu_pytorch_tanh': 'tanh'}  # theirs -> ours
 GELU_EXPORTED = {'exact': 'gelu', 'tanh': 'gelu_new'}
-IGNORED = ('.attn.bias', '.attn.masked_bias', 'lm_head.weight')  # GPT-2's causal-mask buffers, its tied head
+# GPT-2's causal-mask buffers, and its tied head
+IGNORED = ('.attn.bias', '.attn.masked_bias', 'lm_head.weight')
+VIT_BLOCK = {'ln_1': 'layernorm_before', 'ln_2': 'layernorm_after',
+             'attn.c_proj': 'attention.output.dense', 'mlp.c_fc': 'intermediate.dense',
+             'mlp.c_proj': 'output.dense'}
 
 # Per vcycle model kind: Hugging Face's model_type and class, its config keys for ours, the names of
 # our parameters on disk ({i} a layer; a tuple is concatenated: ViT stores q, k and v apart), those
 # stored transposed (GPT-2's Conv1D layers keep weights as (in, out)) and those with leading 1s.
 TABLES = {
-    'gpt': dict(model_type='gpt2', architecture='GPT2LMHeadModel', gelu_key='activation_function', mlp_key='n_inner',
-                config={'n_layer': 'n_layer', 'n_head': 'n_head', 'n_embd': 'n_embd', 'block_size': 'n_positions',
-                        'vocab_size': 'vocab_size', 'ln_eps': 'layer_norm_epsilon', 'dropout': 'resid_pdrop'},
-                names={'wte.weight': 'transformer.wte.weight', 'wpe.weight': 'transformer.wpe.weight',
-                       'ln_f.weight': 'transformer.ln_f.weight', 'ln_f.bias': 'transformer.ln_f.bias',
-                       **{f'blocks.{{i}}.{name}': f'transformer.h.{{i}}.{name}' for name in BLOCK_FEATURE_AXES}},
-                transposed={f'blocks.{{i}}.{name}' for name in BLOCK_FEATURE_AXES if name.endswith('weight')
-                            and not name.startswith('ln')},
-                leading_ones={}),
-    'vit': dict(model_type='vit', architecture='ViTForImageClassification', gelu_key='hidden_act',
-                mlp_key='intermediate_size',
-                config={'n_layer': 'num_hidden_layers', 'n_head': 'num_attention_heads', 'n_embd': 'hidden_size',
-                        'image_size': 'image_size', 'patch_size': 'patch_size', 'in_channels': 'num_channels',
-                        'ln_eps': 'layer_norm_eps', 'dropout': 'hidden_dropout_prob'},
-                names={'patch.weight': 'vit.embeddings.patch_embeddings.projection.weight',
-                       'patch.bias': 'vit.embeddings.patch_embeddings.projection.bias',
-                       'cls_token': 'vit.embeddings.cls_token', 'wpe.weight': 'vit.embeddings.position_embeddings',
-                       'ln_f.weight': 'vit.layernorm.weight', 'ln_f.bias': 'vit.layernorm.bias',
-                       'head.weight': 'classifier.weight', 'head.bias': 'classifier.bias',
-                       **{f'blocks.{{i}}.{ours}.{p}': f'vit.encoder.layer.{{i}}.{theirs}.{p}' for p in ('weight', 'bias')
-                          for ours, theirs in (('ln_1', 'layernorm_before'), ('ln_2', 'layernorm_after'),
-                                               ('attn.c_proj', 'attention.output.dense'),
-                                               ('mlp.c_fc', 'intermediate.dense'), ('mlp.c_proj', 'output.dense'))},
-                       **{f'blocks.{{i}}.attn.c_attn.{p}': tuple(f'vit.encoder.layer.{{i}}.attention.attention.{q}.{p}'
-                                                               for q in ('query', 'key', 'value'))
-                          for p in ('weight', 'bias')}},
-                transposed=set(), leading_ones={'cls_token': 2, 'wpe.weight': 1}),
+    'gpt': dict(
+        model_type='gpt2', architecture='GPT2LMHeadModel', gelu_key='activation_function',
+        mlp_key='n_inner',
+        config={'n_layer': 'n_layer', 'n_head': 'n_head', 'n_embd': 'n_embd',
+                'block_size': 'n_positions', 'vocab_size': 'vocab_size',
+                'ln_eps': 'layer_norm_epsilon', 'dropout': 'resid_pdrop'},
+        names={'wte.weight': 'transformer.wte.weight', 'wpe.weight': 'transformer.wpe.weight',
+               'ln_f.weight': 'transformer.ln_f.weight', 'ln_f.bias': 'transformer.ln_f.bias',
+               **{f'blocks.{{i}}.{name}': f'transformer.h.{{i}}.{name}'
+                  for name in BLOCK_FEATURE_AXES}},
+        transposed={f'blocks.{{i}}.{name}' for name in BLOCK_FEATURE_AXES
+                    if name.endswith('weight') and not name.startswith('ln')},
+        leading_ones={}),
+    'vit': dict(
+        model_type='vit', architecture='ViTForImageClassification', gelu_key='hidden_act',
+        mlp_key='intermediate_size',
+        config={'n_layer': 'num_hidden_layers', 'n_head': 'num_attention_heads',
+                'n_embd': 'hidden_size', 'image_size': 'image_size', 'patch_size': 'patch_size',
+                'in_channels': 'num_channels', 'ln_eps': 'layer_norm_eps',
+                'dropout': 'hidden_dropout_prob'},
+        names={'patch.weight': 'vit.embeddings.patch_embeddings.projection.weight',
+               'patch.bias': 'vit.embeddings.patch_embeddings.projection.bias',
+               'cls_token': 'vit.embeddings.cls_token',
+               'wpe.weight': 'vit.embeddings.position_embeddings',
+               'ln_f.weight': 'vit.layernorm.weight', 'ln_f.bias': 'vit.layernorm.bias',
+               'head.weight': 'classifier.weight', 'head.bias': 'classifier.bias',
+               **{f'blocks.{{i}}.{ours}.{p}': f'vit.encoder.layer.{{i}}.{theirs}.{p}'
+                  for p in ('weight', 'bias') for ours, theirs in VIT_BLOCK.items()},
+               **{f'blocks.{{i}}.attn.c_attn.{p}': tuple(
+                   f'vit.encoder.layer.{{i}}.attention.attention.{q}.{p}'
+                   for q in ('query', 'key', 'value')) for p in ('weight', 'bias')}},
+        transposed=set(), leading_ones={'cls_token': 2, 'wpe.weight': 1}),
 }
 
 
@@ -85,21 +96,25 @@ def require_transformers():
         import safetensors.torch  # noqa: F401
         import transformers
     except ImportError:
-        raise HFError("Hugging Face interchange needs transformers: pip install transformers") from None
+        raise HFError("Hugging Face interchange needs transformers: pip install "
+                      "transformers") from None
     return transformers
 
 
 def kind_of(hf_config):
-    """vcycle's model kind ('gpt' or 'vit') for a Hugging Face config (a dict), or a one-line reason why not."""
+    """vcycle's model kind ('gpt' or 'vit') for a Hugging Face config (a dict), or a one-line
+    reason why not."""
     model_type = hf_config.get('model_type')
     if model_type == 'bert':
-        raise HFError("transformers' BERT is post-LN (LayerNorm after each residual add) and vcycle's BERT is "
-                      "pre-LN: the same weights compute a different function, so a BERT is not imported")
+        raise HFError("transformers' BERT is post-LN (LayerNorm after each residual add) and "
+                      "vcycle's BERT is pre-LN: the same weights compute a different function, so "
+                      "a BERT is not imported")
     for kind, table in TABLES.items():
         if table['model_type'] == model_type:
             architectures = hf_config.get('architectures') or [table['architecture']]
             if kind == 'vit' and table['architecture'] not in architectures:
-                raise HFError(f"a {architectures[0]} has no classification head: save a ViTForImageClassification")
+                raise HFError(f"a {architectures[0]} has no classification head: save a "
+                              f"ViTForImageClassification")
             return kind
     raise HFError(f"model_type {model_type!r} is not supported: GPT-2 ('gpt2') and ViT ('vit') are")
 
@@ -108,18 +123,22 @@ def config_from_hf(kind, hf_config):
     """vcycle's model config for a Hugging Face config (a dict), checked for what vcycle cannot
     compute the same way."""
     table = TABLES[kind]
-    values = {ours: hf_config[theirs] for ours, theirs in table['config'].items() if theirs in hf_config}
+    values = {ours: hf_config[theirs] for ours, theirs in table['config'].items()
+              if theirs in hf_config}
     act = hf_config.get(table['gelu_key'], 'gelu')
     if act not in GELU_NAMES:
-        raise HFError(f"activation {act!r} is not supported: vcycle computes {', '.join(GELU_NAMES)}")
+        raise HFError(f"activation {act!r} is not supported: vcycle computes "
+                      f"{', '.join(GELU_NAMES)}")
     values['gelu'] = GELU_NAMES[act]
     mlp = hf_config.get(table['mlp_key'])
     if mlp not in (None, 4 * values['n_embd']):
-        raise HFError(f"{table['mlp_key']}={mlp}: vcycle's MLP is 4 x n_embd = {4 * values['n_embd']} wide")
+        raise HFError(f"{table['mlp_key']}={mlp}: vcycle's MLP is 4 x n_embd = "
+                      f"{4 * values['n_embd']} wide")
     if kind == 'gpt' and (not hf_config.get('scale_attn_weights', True)
                           or hf_config.get('scale_attn_by_inverse_layer_idx')
                           or not hf_config.get('tie_word_embeddings', True)):
-        raise HFError("this GPT-2 variant (unscaled or layer-scaled attention, or an untied head) is not supported")
+        raise HFError("this GPT-2 variant (unscaled or layer-scaled attention, or an untied head) "
+                      "is not supported")
     if kind == 'vit':
         if not hf_config.get('qkv_bias', True):
             raise HFError("a ViT without q, k, v biases is not supported")
@@ -136,7 +155,8 @@ def folder_config(folder, block_size=None, dropout=None, vocab_multiple=1):
     config = config_from_hf(kind, hf_config)
     if block_size is not None and kind == 'gpt':
         if block_size > config.block_size:
-            raise HFError(f"block_size={block_size} is longer than {folder}'s {config.block_size} positions: "
+            raise HFError(f"block_size={block_size} is longer than {folder}'s {config.block_size} "
+                          f"positions: "
                           f"use at most {config.block_size}")
         config = replace(config, block_size=block_size)
     if dropout is not None:
@@ -179,7 +199,8 @@ def named(kind, n_layer):
     for ours, theirs in TABLES[kind]['names'].items():
         for i in (range(n_layer) if '{i}' in ours else [None]):
             fill = (lambda n: n.format(i=i)) if i is not None else (lambda n: n)
-            out.append((fill(ours), tuple(map(fill, theirs)) if isinstance(theirs, tuple) else fill(theirs), ours))
+            filled = tuple(map(fill, theirs)) if isinstance(theirs, tuple) else fill(theirs)
+            out.append((fill(ours), filled, ours))
     return out
 
 
@@ -202,8 +223,9 @@ def import_hf(source, block_size=None, dropout=None, vocab_multiple=1):
         names = theirs if isinstance(theirs, tuple) else (theirs,)
         missing = [n for n in names if n not in hf_state]
         if missing:
-            raise HFError(f"{source} has no tensor {missing[0]} (for {ours}): not a {table['architecture']} checkpoint")
-        t = torch.cat([hf_state[n] for n in names]) if isinstance(theirs, tuple) else hf_state[theirs]
+            raise HFError(f"{source} has no tensor {missing[0]} (for {ours}): not a "
+                          f"{table['architecture']} checkpoint")
+        t = torch.cat([hf_state[n] for n in names])  # one tensor, or ViT's q, k and v
         t = t.T if pattern in table['transposed'] else t
         if ours == 'wpe.weight' and kind == 'gpt':
             t = t[:config.block_size]  # the first block_size positions
@@ -213,18 +235,21 @@ def import_hf(source, block_size=None, dropout=None, vocab_multiple=1):
         used.update(names)
     unknown = [n for n in hf_state if n not in used and not n.endswith(IGNORED)]
     if unknown:
-        raise HFError(f"{source} holds tensors vcycle's {type(model).__name__} has no place for, such as {unknown[0]}")
+        raise HFError(f"{source} holds tensors vcycle's {type(model).__name__} has no place for, "
+                      f"such as {unknown[0]}")
     model.load_state_dict(state, assign=True)
     return model.eval()
 
 
 def export_hf(model, folder):
-    """Write model (a vcycle GPT or ViT) to folder as transformers' save_pretrained would: config.json
-    and model.safetensors, so that from_pretrained opens it and computes the same logits."""
+    """Write model (a vcycle GPT or ViT) to folder as transformers' save_pretrained would:
+    config.json and model.safetensors, so that from_pretrained opens it and computes the same
+    logits."""
     transformers = require_transformers()
     from safetensors.torch import save_file
     if model.KIND not in TABLES:
-        raise HFError(f"a {type(model).__name__} has no Hugging Face counterpart here (GPT and ViT do)")
+        raise HFError(f"a {type(model).__name__} has no Hugging Face counterpart here (GPT and ViT "
+                      f"do)")
     table, c = TABLES[model.KIND], model.config
     values = {theirs: getattr(c, ours) for ours, theirs in table['config'].items()}
     values.update({table['gelu_key']: GELU_EXPORTED[c.gelu], table['mlp_key']: 4 * c.n_embd,
@@ -241,7 +266,7 @@ def export_hf(model, folder):
     state = {}
     for ours, theirs, pattern in named(model.KIND, c.n_layer):
         t = ours_state[ours].detach().float().cpu()
-        t = t[:c.vocab_size] if ours == 'wte.weight' else t  # the real tokens' rows, not the padding
+        t = t[:c.vocab_size] if ours == 'wte.weight' else t  # the real tokens' rows, no padding
         t = t.T if pattern in table['transposed'] else t
         t = t.reshape((1,) * table['leading_ones'].get(ours, 0) + tuple(t.shape))
         for name, part in zip(theirs, t.chunk(3)) if isinstance(theirs, tuple) else [(theirs, t)]:

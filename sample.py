@@ -14,10 +14,10 @@ import torch
 import checkpoint
 import commandline
 import hf
+from checkpoint import model_from_record
 from commandline import ConfigError
 from data import dataset_path, read_meta
 from model import GPT
-from vcycle import model_from_record
 
 
 def codec(meta):
@@ -31,11 +31,11 @@ def codec(meta):
             enc = tiktoken.get_encoding(meta['encoding'])
         except Exception as e:  # offline: tiktoken downloads an encoding's files on first use
             raise ConfigError(
-                f"tiktoken's {meta['encoding']} encoding could not be loaded ({type(e).__name__}): it downloads "
-                f"its files once, so run this once where downloads work, or copy them into the folder that "
-                f"TIKTOKEN_CACHE_DIR names") from None
+                f"tiktoken's {meta['encoding']} encoding could not be loaded ({type(e).__name__}): "
+                f"it downloads its files once, so run this once where downloads work, or copy them "
+                f"into the folder that TIKTOKEN_CACHE_DIR names") from None
         return (lambda s: enc.encode(s, allowed_special={'<|endoftext|>'})), enc.decode
-    return (lambda s: list(s.encode('utf-8'))), (lambda ids: bytes(ids).decode('utf-8', errors='replace'))
+    return (lambda s: list(s.encode('utf-8'))), (lambda ids: bytes(ids).decode('utf-8', 'replace'))
 
 
 @dataclass
@@ -54,11 +54,13 @@ class Settings:
 
 def check(args):
     """Settings that cannot sample, refused before any model is loaded."""
-    for ok, message in ((args.temperature >= 0, f"temperature must be >= 0 (0: greedy), got {args.temperature}"),
-                        (args.top_k >= 1, f"top_k must be at least 1, got {args.top_k}"),
-                        (args.num_samples >= 1, f"num_samples must be at least 1, got {args.num_samples}"),
-                        (args.max_new_tokens >= 0, f"max_new_tokens must be >= 0, got {args.max_new_tokens}"),
-                        (args.level >= 1, f"level must be at least 1 (1: the full model), got {args.level}")):
+    for ok, message in (
+            (args.temperature >= 0,
+             f"temperature must be >= 0 (0: greedy), got {args.temperature}"),
+            (args.top_k >= 1, f"top_k must be at least 1, got {args.top_k}"),
+            (args.num_samples >= 1, f"num_samples must be at least 1, got {args.num_samples}"),
+            (args.max_new_tokens >= 0, f"max_new_tokens must be >= 0, got {args.max_new_tokens}"),
+            (args.level >= 1, f"level must be at least 1 (1: the full model), got {args.level}")):
         if not ok:
             raise ConfigError(message)
 
@@ -66,16 +68,20 @@ def check(args):
 def main(argv):
     args = commandline.parse_settings(Settings, argv)
     check(args)
-    device = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
+    device = args.device
+    if device == 'auto':
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.init_from:
         model = hf.import_hf(args.init_from).to(device)
         if not isinstance(model, GPT):
-            raise ConfigError(f"{args.init_from} holds a {type(model).__name__}; only a GPT generates text")
+            raise ConfigError(f"{args.init_from} holds a {type(model).__name__}; only a GPT "
+                              f"generates text")
         encode, decode = codec({'encoding': 'gpt2'})
     else:
         path = Path(args.out_dir) / f'model_level{args.level}.pt'
         if not path.exists():
-            raise ConfigError(f"{path} not found: train first (python train.py) or pass --out_dir / --level")
+            raise ConfigError(f"{path} not found: train first (python train.py) or pass --out_dir "
+                              f"/ --level")
         record = checkpoint.load(path)
         if record['kind'] != 'gpt':
             raise ConfigError(f"{path} holds a {record['kind']} model; only a GPT generates text")
@@ -92,8 +98,9 @@ def main(argv):
 
 
 def cli(argv):
-    return commandline.command(argv, main, commandline.help_text(__doc__, {'--help, -h': 'this text'},
-                                                                  commandline.settings_help(Settings)))
+    help = commandline.help_text(__doc__, {'--help, -h': 'this text'},
+                                 commandline.settings_help(Settings))
+    return commandline.command(argv, main, help)
 
 
 if __name__ == '__main__':

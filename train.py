@@ -6,18 +6,18 @@
     python train.py config/gpt2_small.py --plan       # what a run would train, and its FLOPs
     torchrun --standalone --nproc_per_node=8 train.py config/gpt2_small.py
 
-Settings are --key=value after an optional config file (commandline.py: Python literals, type-checked
-against Config). Per-level settings take one value for every level (--lr=1e-3) or a tuple, level 1
-(the full model) first (--lr=1e-3,2e-3); their defaults adapt to --levels (first values kept, the
-last one repeated). Every problem with the request is reported in one line before any work starts.
+Settings are --key=value after an optional config file (commandline.py: Python literals,
+type-checked against Config). Per-level settings take one value for every level (--lr=1e-3) or a
+tuple, level 1 (the full model) first (--lr=1e-3,2e-3); their defaults adapt to --levels (first
+values kept, the last one repeated). Every problem with the request is reported in one line before
+any work starts.
 """
-import importlib
 import json
 import os
 import shlex
 import sys
 import typing
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -25,25 +25,28 @@ import torch
 import checkpoint
 import commandline
 import hf
+from baseline import BASELINE_SETTINGS, baseline_name, baseline_of
 from commandline import ConfigError
-from coalesce import DEPTH_COPIES, DEPTH_PAIRINGS
-from data import DATA_DIR, DataError, ImageBatches, TextBatches, dataset_path, read_meta
+from data import (DataError, ImageBatches, TextBatches, dataset_folder, planned_meta,
+                  prepare_builtin, read_meta)
 from model import MODELS
-from schedule import level_configs, plan_table, stage_costs, total_steps, warmup_warnings
-from vcycle import Env, VCycle
+from schedule import PER_LEVEL, level_configs, plan_table, stage_costs, total_steps, warmup_warnings
+from step import Env
+from vcycle import VCycle
 
 
 @dataclass
 class Config:
     # run
-    out_dir: str = 'out'            # the folder the run writes: log.jsonl, model_level<l>.pt, ckpt.pt
-    init_from: str = 'scratch'      # 'scratch', 'resume' (same as --resume), or a Hugging Face GPT-2 or ViT folder
+    out_dir: str = 'out'            # where the run writes log.jsonl, model_level<l>.pt, ckpt.pt
+    init_from: str = 'scratch'      # 'scratch', 'resume' (--resume), or a Hugging Face model folder
     overwrite: bool = False         # start afresh in an out_dir that holds another run
-    seed: int = 1337                # fixes the initialization, the data order and the evaluation batches
+    seed: int = 1337                # fixes the initialization, data order and evaluation batches
     device: str = 'auto'            # 'auto': cuda, then mps, then cpu
     dtype: str = 'auto'             # 'auto': bfloat16 autocast on CUDA, float32 elsewhere
     compile: str = 'auto'           # 'auto': torch.compile on CUDA only; 'on' or 'off'
-    compile_mode: tuple[str, ...] = ('default',)  # per level: 'default', 'max-autotune-no-cudagraphs', 'reduce-overhead'
+    compile_mode: tuple[str, ...] = ('default',)  # per level: 'default', 'reduce-overhead' (CUDA
+                                    # graphs), 'max-autotune', 'max-autotune-no-cudagraphs'
     # data and model
     dataset: str = 'stdlib'         # a folder under data/, or a path to one
     model: str = 'gpt'              # 'gpt', 'bert' or 'vit'
@@ -53,38 +56,53 @@ class Config:
     block_size: int = 128           # text models: tokens per sequence
     patch_size: int = 4             # ViT: pixels per patch side
     dropout: float = 0.0            # dropout on embeddings and residual branches
-    vocab_multiple: int = 1         # text models: the embedding table padded to a multiple of this (64 on GPUs)
+    vocab_multiple: int = 1         # text models: embedding rows padded to a multiple (64 on GPUs)
     # batch
     batch_tokens: int = 4096        # tokens per optimizer step (ViT: images x tokens per image)
-    micro_batch: tuple[int, ...] = (32,)  # per level: sequences per forward pass; accumulation makes up the rest
+    micro_batch: tuple[int, ...] = (32,)  # per level: sequences per forward pass; accumulation
+                                    # makes up the rest
     # V-cycle, per level: one value for every level, or k values from level 1 (the full model) down
     levels: int = 2                 # k, the number of levels; 1 is plain training (the baseline)
-    up_steps: tuple[int, ...] = (500, 900)  # steps at levels 1 .. k on the way up (level k: the bottom)
+    up_steps: tuple[int, ...] = (500, 900)  # steps at levels 1 .. k going up (level k: the bottom)
     lr: tuple[float, ...] = (5.6e-3, 8.4e-3)  # peak learning rate per level
     warmup: int = 50                # warmup steps of the first stage
     transition_warmup: tuple[int, ...] = (30,)  # warmup steps after each level change, per level
-    min_lr_frac: float = 0.1        # the last stage's cosine decay ends at this fraction of the peak
-    decay_steps: int = 0            # the last stage decays over its last this many steps (warmup-stable-decay); 0: all
+    min_lr_frac: float = 0.1        # the last stage's decay ends at this fraction of the peak lr
+    decay_steps: int = 0            # the last stage decays over its last this many steps
+                                    # (warmup-stable-decay); 0: all of them
     decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
-    mup_lr: bool = False            # a narrower level's hidden matrices take its lr x d_1 / d_l (muP's rule for Adam)
-    baseline_lr: float = 0.0        # plain training's peak lr on this recipe (bench.py's baseline); 0: level 1's lr
-    baseline_decay: float = 0.2     # plain training decays over the last this fraction of its steps (warmup-stable-decay); 0: all
+    mup_lr: bool = False            # a narrower level's hidden matrices take its lr x d_1 / d_l
+                                    # (muP's rule for Adam)
+    baseline_lr: float = 0.0        # plain training's peak lr on this recipe (the bench's
+                                    # baseline, baseline.py); 0: level 1's lr
+    baseline_decay: float = 0.2     # plain training decays over the last this fraction of its steps
+                                    # (warmup-stable-decay); 0: all of them
     # level changes, one value for every change or k - 1 values, the change from level 1 to 2 first
-    down_steps: tuple[int, ...] = (100,)  # E_a: steps at levels 1 .. k-1 on the way down (0: none, see small_init)
-    return_rule: tuple[str, ...] = ('interpolate',)  # the way up: 'interpolate' (the paper, alpha) or 'correct' (beta)
-    alpha: tuple[float, ...] = (0.75,)   # interpolation weight of the de-coalesced model, levels 1 .. k-1
-    beta: tuple[float, ...] = (1.0,)     # 'correct': share of the kept model's fine detail (1: multigrid; 0: alpha 1)
+    down_steps: tuple[int, ...] = (100,)  # E_a: steps at levels 1 .. k-1 on the way down (0: none,
+                                    # see small_init)
+    return_rule: tuple[str, ...] = ('interpolate',)  # the way up: 'interpolate' (the paper,
+                                    # alpha) or 'correct' (beta)
+    alpha: tuple[float, ...] = (0.75,)   # interpolation weight of the de-coalesced model
+    beta: tuple[float, ...] = (1.0,)     # 'correct': share of the kept model's fine detail kept
     coalesce_width: tuple[bool, ...] = (False,)  # the change halves (doubles) n_embd and n_head
     coalesce_depth: tuple[bool, ...] = (True,)  # the change halves (doubles) n_layer
     depth_pairing: tuple[str, ...] = ('stack',)  # 'stack' (i, i + L/2) or 'adjacent' (2i, 2i + 1)
-    depth_copies: tuple[str, ...] = ('half',)    # a grown layer's residual writes: 'half', 'full' (paper), 'identity'
-    small_init: tuple[str, ...] = ('coalesce',)  # after 0 steps down: 'coalesce' the untrained level, or 'own' init
-    split_skew: tuple[float, ...] = (0.0,)   # width growth: a split input weight's copies get (1 +- split_skew) / 2 of it
-    split_noise: tuple[float, ...] = (0.0,)  # ... and +- this x its RMS, Gaussian; both keep the function
-    split_complementary: tuple[float, ...] = (0.0,)  # ... or U - N and N, N this x U's RMS (LEMON), instead
-    carry_optimizer: tuple[bool, ...] = (False,)  # map AdamW's moments through the change (else a fresh AdamW)
-    new_copy_ramp: tuple[int, ...] = (0,)  # growing: second copies' updates ramp up over this many steps, moments zeroed
-    return_dropout: tuple[float, ...] = (0.0,)  # dropout during the warmup after the way up, breaking symmetry
+    depth_copies: tuple[str, ...] = ('half',)    # a grown layer's residual writes: 'half', 'full'
+                                    # (the paper), 'identity'
+    small_init: tuple[str, ...] = ('coalesce',)  # after 0 steps down: 'coalesce' the untrained
+                                    # level, or its 'own' init
+    split_skew: tuple[float, ...] = (0.0,)   # width growth: a split input weight's copies get
+                                    # (1 +- split_skew) / 2 of it
+    split_noise: tuple[float, ...] = (0.0,)  # ... and +- this x its RMS, Gaussian (keeps the
+                                    # function too)
+    split_complementary: tuple[float, ...] = (0.0,)  # ... or U - N and N, N this x U's RMS (LEMON),
+                                    # instead
+    carry_optimizer: tuple[bool, ...] = (False,)  # map AdamW's moments through the change (else a
+                                    # fresh AdamW)
+    new_copy_ramp: tuple[int, ...] = (0,)  # growing: second copies' updates ramp up over this many
+                                    # steps, moments zeroed
+    return_dropout: tuple[float, ...] = (0.0,)  # dropout during the warmup after the way up,
+                                    # breaking symmetry
     # optimizer: AdamW, weight decay on matrices only
     weight_decay: float = 0.1       # decoupled weight decay of the weight matrices
     beta1: float = 0.9              # AdamW's first-moment decay
@@ -96,9 +114,8 @@ class Config:
     checkpoint_interval: int = 250  # write out_dir/ckpt.pt every this many iterations
 
 
-PER_LEVEL = ('up_steps', 'lr', 'transition_warmup', 'micro_batch', 'compile_mode')  # k values; other tuples: k - 1
+# the settings given per level (PER_LEVEL: k values) or per level change (the others: k - 1)
 TUPLES = [f.name for f in fields(Config) if typing.get_origin(f.type) is tuple]
-BASELINE_SETTINGS = ('baseline_lr', 'baseline_decay')  # they shape the run's baseline, not the run
 RESUMABLE_CHANGES = {'init_from', 'overwrite', 'device', 'compile', *BASELINE_SETTINGS}
 
 
@@ -108,7 +125,8 @@ def parse_args(argv):
     arguments leave them unset."""
     argv = ['--init_from=resume' if a == '--resume' else a for a in argv]
     values = commandline.read_settings(Config, argv)
-    if values.get('init_from', 'scratch') not in ('scratch', 'resume') and Path(values['init_from']).is_dir():
+    init_from = values.get('init_from', 'scratch')
+    if init_from not in ('scratch', 'resume') and Path(init_from).is_dir():
         kind, held = hf.folder_config(values['init_from'])
         shape = dict(model=kind, n_layer=held.n_layer, n_head=held.n_head, n_embd=held.n_embd)
         if kind == 'vit':
@@ -118,112 +136,42 @@ def parse_args(argv):
     for name in TUPLES:
         n, value = max(cfg.levels - (name not in PER_LEVEL), 0), getattr(cfg, name)
         if name in values and len(value) not in (1, n) and n:
-            raise ConfigError(f"{name} has {len(value)} values for {cfg.levels} levels: give one value, "
-                              f"or {n} (levels 1 to {n})")
+            raise ConfigError(f"{name} has {len(value)} values for {cfg.levels} levels: give one "
+                              f"value, or {n} (levels 1 to {n})")
         # one value serves every level; defaults adapt to `levels` by repeating their last value
         setattr(cfg, name, (value + value[-1:] * n)[:n] if len(value) != 1 else value * n)
     return cfg
 
 
 def check_config(cfg):
-    """Checks that need no data and no device."""
+    """Checks that need no data and no device; the plan checks each level and level change."""
     def need(ok, message):
         if not ok:
             raise ConfigError(message)
-
-    def each(name, allowed):
-        need(all(v in allowed for v in getattr(cfg, name)),
-             f"{name} must be one of {allowed}, got {getattr(cfg, name)}")
     need(cfg.levels >= 1, f"levels must be at least 1, got {cfg.levels}")
     need(cfg.model in MODELS, f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
     need(cfg.init_from in ('scratch', 'resume') or Path(cfg.init_from).is_dir(),
-         f"init_from must be 'scratch', 'resume' or a Hugging Face model folder, got {cfg.init_from!r}")
-    each('depth_pairing', DEPTH_PAIRINGS)
-    each('depth_copies', DEPTH_COPIES)
-    each('small_init', ('coalesce', 'own'))
-    each('return_rule', ('interpolate', 'correct'))
-    need(not any(carry and copies == 'identity' for carry, copies in zip(cfg.carry_optimizer, cfg.depth_copies)),
-         "carry_optimizer needs depth_copies 'half' or 'full': 'identity' layers are not copies, so Adam's "
-         "moments have no map through them")
-    need(not any(carry and rule == 'correct' for carry, rule in zip(cfg.carry_optimizer, cfg.return_rule)),
-         "carry_optimizer goes with return_rule 'interpolate' only: Adam's moments have no map through the "
-         "coarse-grid correction")
-    need(cfg.dtype in ('auto', 'float32', 'bfloat16'), f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
-    need(cfg.compile in ('auto', 'on', 'off'), f"compile must be auto, on or off, got {cfg.compile!r}")
-    each('compile_mode', ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs'))
-    need(all(s >= 1 for s in cfg.up_steps), f"every entry of up_steps must be >= 1, got {cfg.up_steps}")
-    need(all(s >= 0 for s in cfg.down_steps), f"every entry of down_steps must be >= 0, got {cfg.down_steps}")
-    need(all(lr > 0 for lr in cfg.lr), f"every learning rate must be positive, got lr={cfg.lr}")
-    need(cfg.baseline_lr >= 0, f"baseline_lr must be positive, or 0 for level 1's lr; got {cfg.baseline_lr}")
-    need(0 <= cfg.baseline_decay < 1, f"baseline_decay must lie in [0, 1) (0: cosine decay over every step after "
-                                      f"the warmup), got {cfg.baseline_decay}")
-    need(all(0 <= a <= 1 for a in cfg.alpha), f"alpha must lie in [0, 1], got {cfg.alpha}")
-    need(all(b >= 0 for b in cfg.beta), f"beta must be >= 0, got {cfg.beta}")
-    need(cfg.warmup >= 0 and all(w >= 0 for w in cfg.transition_warmup), "warmups must be >= 0")
-    need(0 <= cfg.min_lr_frac <= 1, f"min_lr_frac must lie in [0, 1], got {cfg.min_lr_frac}")
-    need(all(0 <= s < 1 for s in cfg.split_skew) and all(n >= 0 for n in cfg.split_noise + cfg.split_complementary),
-         f"split_skew must lie in [0, 1), split_noise and split_complementary be >= 0, got {cfg.split_skew}, "
-         f"{cfg.split_noise} and {cfg.split_complementary}")
-    need(not any(c and (s or n) for c, s, n in zip(cfg.split_complementary, cfg.split_skew, cfg.split_noise)),
-         "split_complementary replaces split_skew and split_noise: set one or the other at each level change")
-    need(all(r >= 0 for r in cfg.new_copy_ramp) and cfg.decay_steps >= 0, "new_copy_ramp and decay_steps must be >= 0")
-    need(all(0 <= p < 1 for p in cfg.return_dropout), f"return_dropout must lie in [0, 1), got {cfg.return_dropout}")
+         f"init_from must be 'scratch', 'resume' or a Hugging Face model folder, got "
+         f"{cfg.init_from!r}")
+    need(cfg.dtype in ('auto', 'float32', 'bfloat16'),
+         f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
+    need(cfg.compile in ('auto', 'on', 'off'),
+         f"compile must be auto, on or off, got {cfg.compile!r}")
+    need(cfg.baseline_lr >= 0,
+         f"baseline_lr must be positive, or 0 for level 1's lr; got {cfg.baseline_lr}")
+    need(0 <= cfg.baseline_decay < 1, f"baseline_decay must lie in [0, 1) (0: cosine decay over "
+                                      f"every step after the warmup), got {cfg.baseline_decay}")
     need(0 <= cfg.dropout < 1, f"dropout must lie in [0, 1), got {cfg.dropout}")
-    for name in ('n_layer', 'n_head', 'n_embd', 'block_size', 'patch_size', 'batch_tokens', 'vocab_multiple',
-                 'eval_interval', 'eval_iters', 'checkpoint_interval'):
+    for name in ('n_layer', 'n_head', 'n_embd', 'block_size', 'patch_size', 'batch_tokens',
+                 'vocab_multiple', 'eval_interval', 'eval_iters', 'checkpoint_interval'):
         need(getattr(cfg, name) >= 1, f"{name} must be at least 1, got {getattr(cfg, name)}")
-    need(all(m >= 1 for m in cfg.micro_batch), f"every micro_batch must be at least 1, got {cfg.micro_batch}")
-    need(cfg.n_embd % cfg.n_head == 0, f"n_embd={cfg.n_embd} must be a multiple of n_head={cfg.n_head}")
-    need(all(w or d for w, d in zip(cfg.coalesce_width, cfg.coalesce_depth)),
-         "every level change must halve something: coalesce_width or coalesce_depth must be True")
-    try:
-        level_configs(cfg, MODELS[cfg.model].CONFIG(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd))
+    need(cfg.n_embd % cfg.n_head == 0,
+         f"n_embd={cfg.n_embd} must be a multiple of n_head={cfg.n_head}")
+    shape = dict(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
+    try:  # the plan's stages and changes, and the shapes of the levels
+        level_configs(cfg, MODELS[cfg.model].CONFIG(**shape))
     except ValueError as e:
         raise ConfigError(str(e)) from None
-
-
-def baseline_of(cfg, steps, out_dir, eval_interval=None):
-    """Plain training of cfg's M_1 for `steps` steps at the recipe's baseline_lr and baseline_decay,
-    with its own warmup: what a V-cycle is judged against. It has no level changes, so every recipe
-    on the same M_1, data, batch and baseline settings has the same baseline."""
-    changes = {name: () for name in TUPLES if name not in PER_LEVEL}  # no level changes
-    level_1 = {name: getattr(cfg, name)[:1] for name in PER_LEVEL}   # level 1's own settings
-    decay_steps = max(1, round(cfg.baseline_decay * steps)) if cfg.baseline_decay else 0
-    return replace(cfg, levels=1, **dict(level_1, up_steps=(steps,), lr=(cfg.baseline_lr or cfg.lr[0],)),
-                   decay_steps=decay_steps, decay_every_stage=False, mup_lr=False, baseline_lr=0.0,
-                   baseline_decay=0.0, out_dir=str(out_dir), eval_interval=eval_interval or cfg.eval_interval,
-                   **changes)
-
-
-def baseline_name(cfg):
-    """The baseline's schedule in words: 'lr 0.0056' or 'lr 0.0056, decay over the last 20%'."""
-    return f"lr {cfg.baseline_lr or cfg.lr[0]:g}" + (f", decay over the last {cfg.baseline_decay:.0%}"
-                                                      if cfg.baseline_decay else '')
-
-
-def dataset_folder(cfg):
-    folder = dataset_path(cfg.dataset)
-    if not folder.is_dir():
-        raise DataError(f"dataset {cfg.dataset!r} not found: expected a folder {folder} "
-                        f"(built in: stdlib, synthetic_images; others: run data/<name>/prepare.py)")
-    return folder
-
-
-def planned_meta(cfg):
-    """The dataset's metadata for --plan: its meta.pkl, or, before a dataset under data/ is prepared,
-    what its prepare.py declares (META), so that a plan needs no download."""
-    folder = dataset_path(cfg.dataset)
-    if (folder / 'meta.pkl').exists() or '/' in cfg.dataset or not (folder / 'prepare.py').exists():
-        return read_meta(dataset_folder(cfg))
-    return importlib.import_module(f'data.{cfg.dataset}.prepare').META
-
-
-def prepare_builtin(cfg):
-    """The two built-in datasets are made on first use (no network). Their files are written
-    atomically, so DDP ranks doing this at once all end with the same complete files."""
-    folder = DATA_DIR / cfg.dataset
-    if cfg.dataset in ('stdlib', 'synthetic_images') and not (folder / 'meta.pkl').exists():
-        importlib.import_module(f'data.{cfg.dataset}.prepare').prepare(folder)
 
 
 def imported_model_config(cfg):
@@ -231,19 +179,16 @@ def imported_model_config(cfg):
     checked against what cfg asks for, with cfg's block_size and dropout."""
     if cfg.init_from in ('scratch', 'resume'):
         return None
-    kind, imported = hf.folder_config(cfg.init_from, dropout=cfg.dropout, vocab_multiple=cfg.vocab_multiple)
+    kind, imported = hf.folder_config(cfg.init_from, cfg.block_size, cfg.dropout,
+                                      cfg.vocab_multiple)
     asked = dict(model=cfg.model, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
-    held = dict(model=kind, n_layer=imported.n_layer, n_head=imported.n_head, n_embd=imported.n_embd)
+    held = dict(model=kind, n_layer=imported.n_layer, n_head=imported.n_head,
+                n_embd=imported.n_embd)
     if kind == 'vit':
         asked['patch_size'], held['patch_size'] = cfg.patch_size, imported.patch_size
     if asked != held:
         raise ConfigError(f"init_from={cfg.init_from} holds a different model than asked: pass "
                           + ' '.join(f'--{k}={v}' for k, v in held.items()))
-    if kind == 'gpt':
-        if cfg.block_size > imported.block_size:
-            raise ConfigError(f"block_size={cfg.block_size} is longer than init_from's {imported.block_size} "
-                              f"positions: use at most {imported.block_size}")
-        imported = replace(imported, block_size=cfg.block_size)
     return imported
 
 
@@ -255,49 +200,56 @@ def model_config_of(cfg, meta, world=1):
     imported = imported_model_config(cfg)
     if cfg.model == 'vit':
         if 'n_classes' not in meta:
-            raise DataError(f"dataset {cfg.dataset} is not an image dataset; ViT needs one such as synthetic_images")
+            raise DataError(f"dataset {cfg.dataset} is not an image dataset; ViT needs one such as "
+                            f"synthetic_images")
         if meta['image_size'] % cfg.patch_size:
-            raise ConfigError(f"patch_size={cfg.patch_size} does not divide the image size {meta['image_size']}")
+            raise ConfigError(f"patch_size={cfg.patch_size} does not divide the image size "
+                              f"{meta['image_size']}")
         model_config = config_cls(image_size=meta['image_size'], patch_size=cfg.patch_size,
-                                  in_channels=meta['in_channels'], n_classes=meta['n_classes'], **shape)
-        if imported is not None and (imported.image_size, imported.in_channels, imported.n_classes) != \
-                (model_config.image_size, model_config.in_channels, model_config.n_classes):
-            raise DataError(f"dataset {cfg.dataset} has {meta['image_size']}-pixel images, {meta['in_channels']} "
-                            f"channels, {meta['n_classes']} classes; init_from's ViT takes {imported.image_size}, "
-                            f"{imported.in_channels}, {imported.n_classes}")
+                                  in_channels=meta['in_channels'], n_classes=meta['n_classes'],
+                                  **shape)
+        images = lambda c: (c.image_size, c.in_channels, c.n_classes)  # noqa: E731
+        if imported is not None and images(imported) != images(model_config):
+            raise DataError(f"dataset {cfg.dataset} has {meta['image_size']}-pixel images, "
+                            f"{meta['in_channels']} channels, {meta['n_classes']} classes; "
+                            f"init_from's ViT takes {imported.image_size}, {imported.in_channels}, "
+                            f"{imported.n_classes}")
         seq_len = (meta['image_size'] // cfg.patch_size) ** 2 + 1
     else:
         if 'vocab_size' not in meta:
-            raise DataError(f"dataset {cfg.dataset} is not a text dataset; {cfg.model} needs one such as stdlib")
+            raise DataError(f"dataset {cfg.dataset} is not a text dataset; {cfg.model} needs one "
+                            f"such as stdlib")
         vocab = meta['vocab_size'] + (1 if cfg.model == 'bert' else 0)  # BERT adds a [MASK] token
-        model_config = config_cls(block_size=cfg.block_size, vocab_size=vocab, vocab_multiple=cfg.vocab_multiple, **shape)
+        model_config = config_cls(block_size=cfg.block_size, vocab_size=vocab,
+                                  vocab_multiple=cfg.vocab_multiple, **shape)
         if imported is not None and imported.vocab_size < vocab:
-            raise DataError(f"dataset {cfg.dataset} has {vocab} token ids, more than init_from's vocabulary "
-                            f"of {imported.vocab_size}")
+            raise DataError(f"dataset {cfg.dataset} has {vocab} token ids, more than init_from's "
+                            f"vocabulary of {imported.vocab_size}")
         seq_len = cfg.block_size
     if cfg.batch_tokens % seq_len:
-        raise ConfigError(f"batch_tokens={cfg.batch_tokens} is not a multiple of the sequence length "
-                          f"{seq_len}: use a multiple such as {seq_len * max(1, cfg.batch_tokens // seq_len)}")
+        raise ConfigError(f"batch_tokens={cfg.batch_tokens} is not a multiple of the sequence "
+                          f"length {seq_len}: use a multiple such as "
+                          f"{seq_len * max(1, cfg.batch_tokens // seq_len)}")
     rows = cfg.batch_tokens // seq_len
     for micro_batch in cfg.micro_batch:
         if rows % (micro_batch * world):
-            raise ConfigError(f"a step of {rows} sequences does not split into micro-batches of {micro_batch} "
-                              f"on {world} rank(s): make batch_tokens / {seq_len} a multiple of "
-                              f"micro_batch x world size = {micro_batch * world}")
+            raise ConfigError(f"a step of {rows} sequences does not split into micro-batches of "
+                              f"{micro_batch} on {world} rank(s): make batch_tokens / {seq_len} a "
+                              f"multiple of micro_batch x world size = {micro_batch * world}")
     return imported or model_config, rows
 
 
 def build_data_and_model(cfg, env):
     """The batches and a freshly initialized M_1; checks that the data suits the model."""
-    folder = dataset_folder(cfg)
+    folder = dataset_folder(cfg.dataset)
     meta = read_meta(folder)
     model_config, rows = model_config_of(cfg, meta, env.world)
-    pin = env.device.startswith('cuda')  # page-locked batches copy to the GPU without the host waiting
+    pin = env.device.startswith('cuda')  # page-locked batches copy to the GPU without waiting
     if cfg.model == 'vit':
         batches = ImageBatches(folder, rows, cfg.seed, pin)
     else:
-        batches = TextBatches(folder, cfg.block_size, rows, cfg.seed, pin,
-                              mask_token_id=model_config.vocab_size - 1 if cfg.model == 'bert' else None)
+        mask_token_id = model_config.vocab_size - 1 if cfg.model == 'bert' else None
+        batches = TextBatches(folder, cfg.block_size, rows, cfg.seed, pin, mask_token_id)
     torch.manual_seed(cfg.seed)
     if cfg.init_from in ('scratch', 'resume'):
         model = MODELS[cfg.model](model_config)
@@ -310,15 +262,17 @@ def build_data_and_model(cfg, env):
 def load_resume_state(cfg):
     path = Path(cfg.out_dir) / 'ckpt.pt'
     if not path.exists():
-        raise ConfigError(f"nothing to resume: {path} does not exist (drop --resume to start a new run)")
+        raise ConfigError(f"nothing to resume: {path} does not exist (drop --resume to start a new "
+                          f"run)")
     state = checkpoint.load(path)
     saved = state['config']
     differ = [k for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if differ:
         k = differ[0]
-        raise ConfigError(f"{path} belongs to a different run: {k}={saved.get(k)!r} there, {getattr(cfg, k)!r} "
-                          f"now ({len(differ)} setting(s) differ: {', '.join(differ)}); resume with the same "
-                          f"config or use another out_dir")
+        raise ConfigError(f"{path} belongs to a different run: {k}={saved.get(k)!r} there, "
+                          f"{getattr(cfg, k)!r} now ({len(differ)} setting(s) differ: "
+                          f"{', '.join(differ)}); resume with the same config or use another "
+                          f"out_dir")
     return state
 
 
@@ -336,13 +290,15 @@ def setup_env(cfg):
     rank, local_rank = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
     device = cfg.device
     if device == 'auto':
-        device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+        mps = torch.backends.mps.is_available()
+        device = 'cuda' if torch.cuda.is_available() else 'mps' if mps else 'cpu'
     if device == 'cuda' and world > 1:
         device = f'cuda:{local_rank}'
     try:
         torch.device(device)
     except RuntimeError:
-        raise ConfigError(f"device {device!r} is not a device name: use auto, cpu, cuda, cuda:N or mps")
+        raise ConfigError(f"device {device!r} is not a device name: use auto, cpu, cuda, cuda:N or "
+                          f"mps")
     kind = torch.device(device).type
     if kind == 'cuda' and not torch.cuda.is_available():
         raise ConfigError("device is cuda but no CUDA GPU is available: use --device=cpu or auto")
@@ -360,14 +316,14 @@ def checked_request(cfg):
     env = setup_env(cfg)
     check_out_dir(cfg)
     resume = load_resume_state(cfg) if cfg.init_from == 'resume' else None
-    return env, model_config_of(cfg, planned_meta(cfg), env.world)[0], resume
+    return env, model_config_of(cfg, planned_meta(cfg.dataset), env.world)[0], resume
 
 
 def run(cfg):
     """Train as cfg says. Everything is checked before any work starts; only then are out_dir and
     DDP touched. Returns the finished VCycle (its .model is M_1)."""
     env, _, resume = checked_request(cfg)
-    prepare_builtin(cfg)
+    prepare_builtin(cfg.dataset)
     batches, model = build_data_and_model(cfg, env)
     if env.ddp:
         torch.distributed.init_process_group('nccl' if env.device.startswith('cuda') else 'gloo')
@@ -397,10 +353,12 @@ def run(cfg):
 
 
 FLAGS = {'--resume': 'continue the run in out_dir exactly where it stopped (--init_from=resume)',
-         '--baseline': "train what the recipe is judged against instead: M_1 alone on as many tokens, at the "
-                       "recipe's baseline_lr, with its own warmup and cosine decay, in <out_dir>-baseline",
-         '--plan': "print each stage's level, shape, steps, tokens, lr and FLOPs, and the total against "
-                   "plain training of M_1; checks the request, trains nothing, writes nothing",
+         '--baseline': "train what the recipe is judged against instead (baseline.py): M_1 "
+                       "alone on as many tokens at the recipe's baseline_lr, with its own warmup, "
+                       "decaying over the last baseline_decay of its steps, in <out_dir>-baseline",
+         '--plan': "print each stage's level, shape, steps, tokens, lr and FLOPs, and the total "
+                   "against plain training of M_1; checks the request, trains nothing, writes "
+                   "nothing",
          '--help, -h': 'this text'}
 
 
@@ -425,26 +383,35 @@ def summary(cycle, argv, baseline):
     cfg, p, out = cycle.cfg, cycle.progress, Path(cycle.cfg.out_dir)
     last = json.loads((out / 'log.jsonl').read_text().splitlines()[-1])
     costs, plain = stage_costs(cfg, cycle.model.config)
+    share = sum(flops for *_, flops in costs) / plain
     what = f"a {cfg.levels}-level V-cycle" if cfg.levels > 1 else 'plain training'
     c = cycle.model.config
-    v_cycle, plain_run = (Path(str(out)[:-len('-baseline')]), out) if baseline else (out, Path(f'{out}-baseline'))
-    lines = [f"finished: {what} of a {cfg.model.upper()} {c.n_layer} x {c.n_embd}; final validation loss "
-             f"{last['val_loss']:.4f} (train {last['train_loss']:.4f})",
-             f"cost: {p.flops:.3e} FLOPs, {sum(f for *_, f in costs) / plain:.3f} of plain training on the same "
+    if baseline:
+        v_cycle, plain_run = Path(str(out)[:-len('-baseline')]), out
+    else:
+        v_cycle, plain_run = out, Path(f'{out}-baseline')
+    files = ', '.join(str(f) for f in sorted(out.iterdir()) if not f.name.startswith('.'))
+    lines = [f"finished: {what} of a {cfg.model.upper()} {c.n_layer} x {c.n_embd}; final "
+             f"validation loss {last['val_loss']:.4f} (train {last['train_loss']:.4f})",
+             f"cost: {p.flops:.3e} FLOPs, {share:.3f} of plain training on the same "
              f"{p.iter * cfg.batch_tokens:,} tokens; {p.time_s:.0f} s of training",
-             f"wrote: {', '.join(str(f) for f in sorted(out.iterdir()) if not f.name.startswith('.'))}",
+             f"wrote: {files}",
              "next:"]
     if not baseline and cfg.levels > 1:
-        command = ' '.join(['python train.py', shlex.join(argv), '--baseline'] if argv else ['python train.py --baseline'])
-        lines.append(f"  {command}   # M_1 alone on the same tokens at {baseline_name(cfg)}, in {plain_run}")
-    lines.append(f"  python plot.py {v_cycle} {plain_run}   # validation loss against FLOPs and wall time")
+        command = ' '.join(['python train.py', shlex.join(argv), '--baseline'] if argv
+                           else ['python train.py --baseline'])
+        lines.append(f"  {command}   # M_1 alone on the same tokens at {baseline_name(cfg)}, in "
+                     f"{plain_run}")
+    lines.append(f"  python plot.py {v_cycle} {plain_run}   # validation loss against FLOPs and "
+                 f"wall time")
     if cfg.model == 'gpt':
         lines.append(f"  python sample.py --out_dir={out}   # text from the trained model")
     return '\n'.join(lines)
 
 
 def cli(argv):
-    return commandline.command(argv, main, commandline.help_text(__doc__, FLAGS, commandline.settings_help(Config)))
+    help = commandline.help_text(__doc__, FLAGS, commandline.settings_help(Config))
+    return commandline.command(argv, main, help)
 
 
 if __name__ == '__main__':

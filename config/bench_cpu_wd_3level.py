@@ -1,7 +1,7 @@
-# The paper's 3-level configuration on the CPU benchmark: config/bench_cpu_wd.py with a third
-# level, M_3 = 1 layer x 32 (1 head); M_1 trains as many steps as in the 2-level cycle.
-from pathlib import Path as _Path
-exec(_Path(__file__).with_name('bench_cpu_wd.py').read_text())
+# The paper's 3-level configuration on the CPU benchmark: width and depth halved at each change,
+# M_2 = 2 layers x 64, M_3 = 1 layer x 32 (1 head); M_1 trains as many steps as in bench_cpu_wd.py.
+base = 'bench_cpu.py'
+coalesce_width, coalesce_depth = True, True
 levels = 3
 down_steps = (100, 100)
 up_steps = (900, 250, 250)

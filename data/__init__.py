@@ -8,6 +8,7 @@ Batches are a pure function of (seed, split, iteration): the global batch of an 
 same whatever the micro-batch size, the accumulation or the number of DDP ranks, and a resumed run
 draws exactly what an uninterrupted one would. Rank r's micro-step m takes chunk m * world + r.
 """
+import importlib
 import os
 import pickle
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from model import mask_tokens
 
 DATA_DIR = Path(__file__).resolve().parent
+BUILT_IN = ('stdlib', 'synthetic_images')  # made on first use, without a download
 IMAGE_MEAN, IMAGE_STD = 127.5, 64.0  # uint8 pixels -> about zero mean, unit spread
 
 
@@ -28,6 +30,31 @@ class DataError(ValueError):
 def dataset_path(name):
     """The folder of the dataset `name`: a path if it holds a '/', else a folder under data/."""
     return Path(name) if '/' in name else DATA_DIR / name
+
+
+def dataset_folder(name):
+    """The folder of the dataset `name`, which must exist."""
+    folder = dataset_path(name)
+    if not folder.is_dir():
+        raise DataError(f"dataset {name!r} not found: expected a folder {folder} (built in: "
+                        f"{', '.join(BUILT_IN)}; others: run data/<name>/prepare.py)")
+    return folder
+
+
+def planned_meta(name):
+    """The metadata of the dataset `name` for a plan: its meta.pkl, or, before a dataset under
+    data/ is prepared, what its prepare.py declares (META), so that a plan needs no download."""
+    folder = dataset_path(name)
+    if (folder / 'meta.pkl').exists() or '/' in name or not (folder / 'prepare.py').exists():
+        return read_meta(dataset_folder(name))
+    return importlib.import_module(f'data.{name}.prepare').META
+
+
+def prepare_builtin(name):
+    """The built-in datasets are made on first use (no network). Their files are written
+    atomically, so DDP ranks doing this at once all end with the same complete files."""
+    if name in BUILT_IN and not (DATA_DIR / name / 'meta.pkl').exists():
+        importlib.import_module(f'data.{name}.prepare').prepare(DATA_DIR / name)
 
 
 def write_atomically(path, write):
@@ -72,7 +99,8 @@ def load_tokens(path, vocab_size, block_size):
     if not path.exists():
         raise DataError(f"{path} is missing: run `python {path.parent / 'prepare.py'}` first")
     if path.stat().st_size % 2:
-        raise DataError(f"{path} has {path.stat().st_size} bytes, not a whole number of uint16 tokens: "
+        raise DataError(f"{path} has {path.stat().st_size} bytes, not a whole number of uint16 "
+                        f"tokens: "
                         f"the file is truncated or not a token file; prepare it again")
     tokens = np.memmap(path, dtype=np.uint16, mode='r')
     if len(tokens) < block_size + 2:
@@ -151,11 +179,13 @@ class ImageBatches(TextBatches):
         for s in ('train', 'val'):
             path = Path(folder) / f'{s}.npz'
             if not path.exists():
-                raise DataError(f"{path} is missing: run `python {Path(folder) / 'prepare.py'}` first")
+                raise DataError(f"{path} is missing: run `python {Path(folder) / 'prepare.py'}` "
+                                f"first")
             with np.load(path) as f:
                 self.split[s] = (torch.from_numpy(f['x']), torch.from_numpy(f['y']).long())
             if int(self.split[s][1].max()) >= self.meta['n_classes']:
-                raise DataError(f"{path} holds a label not below n_classes {self.meta['n_classes']}")
+                raise DataError(f"{path} holds a label not below n_classes "
+                                f"{self.meta['n_classes']}")
         self.batch_rows, self.seed, self.pin, self._cache = batch_rows, seed, pin, (None, None)
 
     def draw(self, split, index, rows):

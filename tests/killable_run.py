@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import checkpoint  # noqa: E402
+import step  # noqa: E402
 import train  # noqa: E402
 import vcycle  # noqa: E402
 
@@ -23,26 +24,32 @@ def hit():
     os.kill(os.getpid(), getattr(signal, signame))
 
 
-def patch(cls, name, before):
-    original = getattr(cls, name)
+def after(name):
+    """VCycle's method `name`, then the signal if the cycle is at iteration `at`."""
+    original = getattr(vcycle.VCycle, name)
 
     def patched(self, *args, **kwargs):
         state['cycle'] = self
-        if before and self.progress.iter == at:
-            hit()
         result = original(self, *args, **kwargs)
-        if not before and self.progress.iter == at:
+        if self.progress.iter == at:
             hit()
         return result
-    setattr(cls, name, patched)
+    setattr(vcycle.VCycle, name, patched)
 
 
 if where == 'step':
-    patch(vcycle.VCycle, 'train_step', before=True)
+    train_step = step.train_step
+
+    def hit_then_step(model, optimizer, batches, iteration, *args, **kwargs):
+        if iteration == at:
+            hit()
+        return train_step(model, optimizer, batches, iteration, *args, **kwargs)
+    step.train_step = hit_then_step
 elif where == 'transition':
-    patch(vcycle.VCycle, 'change_level', before=False)
+    after('down')
+    after('up')
 elif where == 'checkpoint':
-    patch(vcycle.VCycle, 'save_checkpoint', before=False)  # records the cycle
+    after('save_checkpoint')  # records the cycle
     real_replace = os.replace
 
     def replace(src, dst):

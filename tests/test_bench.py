@@ -12,10 +12,13 @@ import torch
 import bench
 import report
 import train
+from baseline import baseline_folder, baseline_of
 from coalesce import coalesce, decoalesce
 from conftest import read_log, tiny_args
-from schedule import plan_stages, stage_costs
-from vcycle import evaluate, fresh_model, model_from_record
+from schedule import plan_stages, stage_costs, total_steps
+from checkpoint import model_from_record
+from levers import small_model
+from step import evaluate
 
 
 def rec(level, stage, flops, time_s, val, tokens=0):
@@ -90,7 +93,7 @@ def test_growth_is_the_same_cycle_without_the_way_down(tiny_corpus, tmp_path, le
     assert growth.split_noise == (bench.GROWTH_SPLIT_NOISE,) * changes  # width grows: break the copies' symmetry
     assert bench.growth_of(replace(cfg, coalesce_width=(False,) * changes)).split_noise == (0.0,) * changes
     assert bench.growth_of(replace(cfg, split_noise=(0.3,) * changes)).split_noise == (0.3,) * changes
-    assert bench.total_steps(growth) == bench.total_steps(cfg)
+    assert total_steps(growth) == total_steps(cfg)
     step_flops = {s.level: 0 for s in plan_stages(cfg)}
     for stages_of, sign in ((plan_stages(cfg), 1), (plan_stages(growth), -1)):
         for s in stages_of:
@@ -112,8 +115,8 @@ def test_growth_trains_the_small_model_from_the_start(tiny_corpus, tmp_path, sma
     env = train.setup_env(cfg)
     batches, fresh = train.build_data_and_model(cfg, env)
     halving = dict(width=cfg.coalesce_width[0], depth=cfg.coalesce_depth[0])
-    small_start = coalesce(fresh, **halving) if small_init == 'coalesce' else fresh_model(fresh, cfg, 2, 'cpu')
-    other_start = fresh_model(fresh, cfg, 2, 'cpu') if small_init == 'coalesce' else coalesce(fresh, **halving)
+    own = small_model(fresh, replace(plan_stages(cfg)[1].change, own_init=True))  # M_2's own initialization
+    small_start, other_start = (coalesce(fresh, **halving), own) if small_init == 'coalesce' else (own, coalesce(fresh, **halving))
     bottom_first = next(r for r in log if r['level'] == 2)
     assert evaluate(small_start, batches, cfg, env)['val'] == pytest.approx(bottom_first['val_loss'], abs=1e-6)
     assert evaluate(other_start, batches, cfg, env)['val'] != pytest.approx(bottom_first['val_loss'], abs=1e-3)
@@ -218,7 +221,7 @@ def test_plan_lists_every_run_and_trains_nothing(tiny_corpus, tmp_path, capsys, 
         assert heading in text
     cfg = train.parse_args([str(recipe)])
     model_config = train.checked_request(cfg)[1]
-    arms = [cfg, bench.growth_of(cfg), replace(cfg, alpha=(1.0,)), train.baseline_of(cfg, 26, 'x')]
+    arms = [cfg, bench.growth_of(cfg), replace(cfg, alpha=(1.0,)), baseline_of(cfg, 26, 'x')]
     per_step = stage_costs(arms[-1], model_config)[1] / 26
     expected = sum(sum(f for *_, f in stage_costs(c, model_config)[0]) for c in arms) \
         + sum(bench.frontier_budgets(cfg)) * per_step
@@ -301,7 +304,7 @@ def test_the_baselines_schedule_is_a_recipe_setting_the_sweep_chooses(tiny_corpu
     decay, lr = min(((d, float(lr)) for d, table in tables.items() for lr in table), key=lambda p: tables[p[0]][str(p[1])])
     assert (swept['baseline_decay'], swept['baseline_lr']) == (decay, lr)
     assert len(swept['sweep V-cycle, 2 levels (tiny)']) == 2 * len(bench.SWEEP_FACTORS) - 1  # level 2's x1 is level 1's best
-    reference = json.loads((tmp_path / 'swept' / 'seed1337' / bench.baseline_folder(
+    reference = json.loads((tmp_path / 'swept' / 'seed1337' / baseline_folder(
         replace(train.parse_args([str(recipe)]), baseline_decay=decay), 'baseline') / 'config.json').read_text())
     assert (reference['lr'], reference['decay_steps']) == ([lr], round(decay * 26))
     assert json.loads(next((tmp_path / 'swept' / 'sweep_baseline_wsd0.2').glob('*/seed1337/config.json'))

@@ -18,7 +18,8 @@ import train
 from conftest import ROOT, read_log, tiny_args
 from model import BERT, ViT, accuracy_counts
 from schedule import plan_stages, stage_costs
-from vcycle import ACCURACY_FIELDS, LOG_FIELDS, PAIR_FIELD, evaluate
+from step import evaluate
+from vcycle import ACCURACY_FIELDS, LOG_FIELDS, PAIR_FIELD
 
 
 @pytest.mark.parametrize('command', ['train.py', 'bench.py', 'sample.py', 'plot.py', 'report.py'])
@@ -67,12 +68,12 @@ def test_plan_counts_the_flops_a_run_logs(tiny_corpus, tmp_path, capsys):
             == 2 * levels - 1
 
 
-@pytest.mark.parametrize('recipe', [['config/default.py'], ['config/bench_cpu_3level.py'],
+@pytest.mark.parametrize('recipe', [[], ['config/bench_cpu_3level.py'],
                                     ['config/gpt2_small.py'], ['config/vit.py'], ['config/bert.py']])
 def test_plan_of_the_recipes(recipe, tmp_path, capsys):
     """The recipes plan from a fresh clone (GPT-2 small's TinyStories need not be downloaded: its
     prepare.py declares the vocabulary); the total is the stages' FLOPs counted independently."""
-    args = [str(ROOT / recipe[0]), f'--out_dir={tmp_path / "out"}']
+    args = [str(ROOT / f) for f in recipe] + [f'--out_dir={tmp_path / "out"}']
     assert train.cli(args + ['--plan']) == 0
     text = capsys.readouterr().out
     cfg = train.parse_args(args)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import checkpoint
+import step
 import train
 import vcycle
 from conftest import ROOT, tiny_args
@@ -211,12 +212,12 @@ def test_command_line_exit_status_and_no_traceback(tiny_corpus, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, tmp_path, monkeypatch, capsys):
-    original = vcycle.VCycle.accumulate_gradients
+    original = step.accumulate_gradients
 
-    def nan_at_iteration_12(self, runner):
-        loss = original(self, runner)
-        return torch.full_like(loss, float('nan')) if self.progress.iter == 12 else loss
-    monkeypatch.setattr(vcycle.VCycle, 'accumulate_gradients', nan_at_iteration_12)
+    def nan_at_iteration_12(runner, batches, iteration, *args):
+        loss = original(runner, batches, iteration, *args)
+        return torch.full_like(loss, float('nan')) if iteration == 12 else loss
+    monkeypatch.setattr(step, 'accumulate_gradients', nan_at_iteration_12)
     out = tmp_path / 'out'
     assert train.cli(tiny_args(tiny_corpus, out, checkpoint_interval=5)) == 1
     err = capsys.readouterr().err
@@ -236,30 +237,32 @@ def test_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, p
     env = train.setup_env(cfg)
     batches, model = train.build_data_and_model(cfg, env)
     cycle = vcycle.VCycle(cfg, model, batches, env)
-    runner, optimizer = vcycle.prepare_for_training(model, cfg, env)
+    optimizer, watch = step.build_optimizer(model, cfg), cycle.watch
+
+    def train_step(iteration):
+        step.train_step(model, optimizer, batches, iteration, 3e-3, micro_batch=4, env=env, grad_clip=1.0,
+                        watch=watch)
     for i in range(3):
-        cycle.progress.iter = i
-        cycle.train_step(runner, optimizer, 3e-3)
+        train_step(i)
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     moments = {k: {s: t.clone() for s, t in state.items()} for k, state in optimizer.state.items()}
-    original = vcycle.VCycle.accumulate_gradients
+    original = step.accumulate_gradients
 
-    def poisoned(self, runner):
-        loss = original(self, runner)
+    def poisoned(runner, *args):
+        loss = original(runner, *args)
         if poison == 'loss':
             return torch.full_like(loss, float('inf'))
-        self.model.wte.weight.grad[0, 0] = float('inf')
+        model.wte.weight.grad[0, 0] = float('inf')
         return loss
-    monkeypatch.setattr(vcycle.VCycle, 'accumulate_gradients', poisoned)
-    cycle.progress.iter = 3
-    cycle.train_step(runner, optimizer, 3e-3)
+    monkeypatch.setattr(step, 'accumulate_gradients', poisoned)
+    train_step(3)
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
     assert all(torch.equal(moments[p][s], t) for p, state in optimizer.state.items() for s, t in state.items())
     monkeypatch.undo()
-    cycle.progress.iter = 4
-    cycle.train_step(runner, optimizer, 3e-3)  # a good step after the bad one moves the weights again
+    train_step(4)  # a good step after the bad one moves the weights again
     assert not all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
-    with pytest.raises(vcycle.NonFiniteLoss, match=r'at level 1 \(bottom\) step 3 \(iteration 3\)'):
+    assert watch.first()[0] == 3  # the first bad iteration, kept on the device
+    with pytest.raises(step.NonFiniteLoss, match=r'at level 1 \(bottom\) step 3 \(iteration 3\)'):
         cycle.check_finite()
 
 

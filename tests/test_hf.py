@@ -84,7 +84,7 @@ def test_a_padded_gpt_exports_its_real_vocabulary(tmp_path):
 def test_a_model_trained_here_exports_exactly(tiny_corpus, tmp_path):
     """A GPT with vcycle's own settings (exact GELU) goes out and back: transformers computes its logits."""
     train.main(tiny_args(tiny_corpus, tmp_path / 'run', down_steps=2, up_steps='2,2'))
-    from vcycle import model_from_record
+    from checkpoint import model_from_record
     ours = model_from_record(torch.load(tmp_path / 'run' / 'model_level1.pt'), 'cpu').eval()
     export_hf(ours, tmp_path / 'exported')
     assert json.loads((tmp_path / 'exported' / 'config.json').read_text())['activation_function'] == 'gelu'
@@ -117,7 +117,7 @@ def test_init_from_trains_from_the_imported_weights(tiny_corpus, tmp_path):
     first = read_log(tmp_path / 'run')[0]
     cfg = train.parse_args(gpt_args(tiny_corpus, tmp_path / 'check', tmp_path / 'hf'))
     batches, _ = train.build_data_and_model(cfg, train.setup_env(cfg))
-    from vcycle import evaluate
+    from step import evaluate
     imported = evaluate(import_hf(tmp_path / 'hf', block_size=16), batches, cfg, train.setup_env(cfg))
     assert first['val_loss'] == pytest.approx(imported['val'], abs=1e-6)
     assert read_log(tmp_path / 'run')[-1]['val_loss'] < first['val_loss']
@@ -135,7 +135,7 @@ def test_init_from_takes_the_shape_the_arguments_leave_unset(tiny_corpus, tmp_pa
 
 @pytest.mark.parametrize('overrides, message', [
     (dict(n_layer=2), 'holds a different model than asked: pass --model=gpt --n_layer=4 --n_head=4 --n_embd=32'),
-    (dict(block_size=32), 'block_size=32 is longer than init_from'),
+    (dict(block_size=32), 'block_size=32 is longer than'),
     (dict(model='bert'), 'different model'),
 ])
 def test_init_from_refuses_what_cannot_work(tiny_corpus, tmp_path, capsys, overrides, message):

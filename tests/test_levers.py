@@ -7,13 +7,16 @@ from dataclasses import asdict, replace
 import pytest
 import torch
 
+import levers
+import step
 import train
+from baseline import baseline_name, baseline_of
 from coalesce import (coalesce, correct, decoalesce, interpolate, pair_cosine, resize_state, second_copies,
                       split_unevenly)
 from conftest import ARCHS, MODES, RESIZES, assert_same_run, inputs, make, read_log, run_until, tiny_args
 from model import set_dropout
-from schedule import lr_at, plan_stages
-from vcycle import VCycle, prepare_for_training
+from schedule import Change, Stage, locate, plan_stages
+from step import NonFiniteWatch, build_optimizer, set_lr, train_step
 
 
 def resize_of(mode, pairing='stack', copies='half'):
@@ -85,23 +88,40 @@ def test_second_copies_mark_the_second_half_of_each_axis_and_the_second_layers()
     assert not second_copies(big, width=False, depth=True)['blocks.1.attn.c_attn.weight'].any()
 
 
-def test_ramp_moves_the_masked_entries_a_fraction_of_their_update(tiny_corpus, tmp_path):
+def test_ramp_moves_the_second_copies_a_fraction_of_their_update(tiny_corpus, tmp_path):
+    """new_copy_ramp's first step moves the second copies 1/ramp of the update they would make,
+    every other entry all of it; carried moments of the second copies start from zero; out of the
+    stage, the step is the plain one again."""
     cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=1, up_steps=4, lr=3e-3))
     env = train.setup_env(cfg)
-    batches, model = train.build_data_and_model(cfg, env)
-    cycle = VCycle(cfg, model, batches, env)
+    batches, model = train.build_data_and_model(cfg, env)  # 4 x 32, as a width and depth grown model
+    change = Change(upper=1, down=False, width=True, depth=True, new_copy_ramp=4)
+    stage = Stage(level=1, phase='up', steps=4, micro_batch=4, change=change)
+    masks = second_copies(model, width=True, depth=True)
     start = {k: v.clone() for k, v in model.state_dict().items()}
-    moved = {}
-    for r in (None, 0.25):
-        model.load_state_dict(start)
-        runner, optimizer = prepare_for_training(model, cfg, env)
-        masks = [(p, torch.rand(p.shape, generator=torch.Generator().manual_seed(0)) < 0.5) for p in model.parameters()]
-        cycle.train_step(runner, optimizer, 1e-3, (masks, r) if r else None)
-        moved[r] = {k: v.clone() for k, v in model.state_dict().items()}
-    for (name, p), (_, mask) in zip(model.named_parameters(), masks):
-        full = moved[None][name] - start[name]
-        expected = torch.where(mask, 0.25 * full, full)
-        torch.testing.assert_close(moved[0.25][name] - start[name], expected, rtol=0, atol=1e-7)
+
+    def one_step(stage, optimizer=None, step=0):
+        optimizer = optimizer or build_optimizer(model, cfg)
+        with levers.around_steps(stage, model, optimizer, step):
+            train_step(model, optimizer, batches, 0, 1e-3, micro_batch=4, env=env, grad_clip=cfg.grad_clip,
+                       watch=NonFiniteWatch('cpu'))
+        return optimizer, {k: v.clone() for k, v in model.state_dict().items()}
+    _, full = one_step(Stage(micro_batch=4))
+    model.load_state_dict(start)
+    optimizer, ramped = one_step(stage)
+    for name in start:
+        update = full[name] - start[name]
+        expected = torch.where(masks[name], update / 4, update)
+        torch.testing.assert_close(ramped[name] - start[name], expected, rtol=0, atol=1e-7)
+    assert 0 < sum(m.sum().item() for m in masks.values()) < sum(m.numel() for m in masks.values())
+    assert not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks
+    moments = {p: optimizer.state[p]['exp_avg'].clone() for p in model.parameters()}
+    with levers.around_steps(stage, model, optimizer, 2):  # resumed inside the ramp: moments as they are
+        assert all(torch.equal(optimizer.state[p]['exp_avg'], m) for p, m in moments.items())
+    with levers.around_steps(stage, model, optimizer, 0):  # carried into the stage: second copies zeroed
+        for name, p in model.named_parameters():
+            assert torch.equal(optimizer.state[p]['exp_avg'], moments[p].masked_fill(masks[name], 0))
+            assert optimizer.state[p]['exp_avg_sq'][masks[name]].eq(0).all()
 
 
 RAMP = dict(down_steps=6, up_steps='8,10', checkpoint_interval=5, coalesce_depth=False, carry_optimizer=True,
@@ -124,14 +144,16 @@ def test_levers_in_a_run_are_used_and_resume_bitwise(tiny_corpus, tmp_path):
 
 def test_return_dropout_lasts_the_warmup(tiny_corpus, tmp_path, monkeypatch):
     seen = []
-    original = VCycle.train_step
+    original = step.train_step
+    args = tiny_args(tiny_corpus, tmp_path, return_dropout=0.3, transition_warmup=3)
+    stages = plan_stages(train.parse_args(args))
 
-    def spy(self, runner, optimizer, lr, ramp=None):
-        seen.append((self.progress.stage, self.progress.step, self.model.blocks[0].drop.p,
-                     self.model.blocks[0].attn.dropout))
-        return original(self, runner, optimizer, lr, ramp)
-    monkeypatch.setattr(VCycle, 'train_step', spy)
-    cycle = train.main(tiny_args(tiny_corpus, tmp_path, return_dropout=0.3, transition_warmup=3))
+    def spy(model, optimizer, batches, iteration, *rest, **kwargs):
+        stage, step = locate(stages, iteration)
+        seen.append((stages.index(stage), step, model.blocks[0].drop.p, model.blocks[0].attn.dropout))
+        return original(model, optimizer, batches, iteration, *rest, **kwargs)
+    monkeypatch.setattr(step, 'train_step', spy)
+    cycle = train.main(args)
     up = [(step, p, q) for stage, step, p, q in seen if stage == 2]
     assert all(p == q == (0.3 if step < 3 else 0.0) for step, p, q in up) and len(up) == 8
     assert all(p == q == 0.0 for stage, _, p, q in seen if stage < 2)
@@ -144,12 +166,12 @@ def test_warmup_stable_decay_holds_the_peak_until_the_last_steps():
     cfg = train.parse_args(['--levels=2', '--down_steps=10', '--up_steps=100,30', '--warmup=5',
                             '--transition_warmup=4', '--lr=1e-3,2e-3', '--decay_steps=20'])
     up = plan_stages(cfg)[-1]
-    assert [lr_at(up, s, 0.1) for s in (4, 50, 79, 80)] == [1e-3] * 4
-    assert lr_at(up, 90, 0.1) == pytest.approx(1e-4 + 0.9e-3 * 0.5 * (1 + torch.cos(torch.tensor(torch.pi / 2)).item()))
-    assert lr_at(up, 100, 0.1) == pytest.approx(1e-4)
+    assert [up.lr_at(s) for s in (4, 50, 79, 80)] == [1e-3] * 4
+    assert up.lr_at(90) == pytest.approx(1e-4 + 0.9e-3 * 0.5 * (1 + torch.cos(torch.tensor(torch.pi / 2)).item()))
+    assert up.lr_at(100) == pytest.approx(1e-4)
     full = plan_stages(replace(cfg, decay_steps=0))[-1]  # 0: the whole stage after the warmup, as before
-    assert lr_at(full, 4, 0.1) == 1e-3 and lr_at(full, 52, 0.1) == pytest.approx(5.5e-4)
-    baseline = train.baseline_of(replace(cfg, baseline_decay=0.0), 140, 'out')
+    assert full.lr_at(4) == 1e-3 and full.lr_at(52) == pytest.approx(5.5e-4)
+    baseline = baseline_of(replace(cfg, baseline_decay=0.0), 140, 'out')
     assert baseline.decay_steps == 0 and not baseline.mup_lr and baseline.return_rule == ()
     assert train.parse_args([f'--{k}={v!r}' for k, v in asdict(baseline).items()]) == baseline  # as bench --jobs passes it
 
@@ -161,29 +183,37 @@ def test_the_baseline_decays_over_the_recipes_fraction_of_its_steps():
                             '--baseline_lr=4e-3', '--baseline_decay=0.2'])
     assert plan_stages(cfg) == plan_stages(replace(cfg, baseline_decay=0.0))
     for steps, decay_steps in ((140, 28), (862, 172), (2, 1)):
-        baseline = train.baseline_of(cfg, steps, 'out')
+        baseline = baseline_of(cfg, steps, 'out')
         assert (baseline.decay_steps, baseline.baseline_decay, baseline.lr) == (decay_steps, 0.0, (4e-3,))
         assert train.parse_args([f'--{k}={v!r}' for k, v in asdict(baseline).items()]) == baseline
-    (stage,) = plan_stages(train.baseline_of(cfg, 140, 'out'))
-    assert [lr_at(stage, s, 0.1) for s in (5, 60, 111, 112)] == [4e-3] * 4
-    assert lr_at(stage, 113, 0.1) < 4e-3 and lr_at(stage, 140, 0.1) == pytest.approx(4e-4)
-    (cosine,) = plan_stages(train.baseline_of(replace(cfg, baseline_decay=0.0), 140, 'out'))
-    assert lr_at(cosine, 6, 0.1) < 4e-3
-    assert train.baseline_name(cfg) == 'lr 0.004, decay over the last 20%'
-    assert train.baseline_name(replace(cfg, baseline_decay=0.0, baseline_lr=0.0)) == 'lr 0.001'
+    (stage,) = plan_stages(baseline_of(cfg, 140, 'out'))
+    assert [stage.lr_at(s) for s in (5, 60, 111, 112)] == [4e-3] * 4
+    assert stage.lr_at(113) < 4e-3 and stage.lr_at(140) == pytest.approx(4e-4)
+    (cosine,) = plan_stages(baseline_of(replace(cfg, baseline_decay=0.0), 140, 'out'))
+    assert cosine.lr_at(6) < 4e-3
+    assert baseline_name(cfg) == 'lr 0.004, decay over the last 20%'
+    assert baseline_name(replace(cfg, baseline_decay=0.0, baseline_lr=0.0)) == 'lr 0.001'
 
 
 def test_mup_lr_scales_the_narrow_levels_hidden_matrices(tiny_corpus, tmp_path):
-    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, mup_lr=True))
+    """The plan gives each level d_1 / d_l (a 3-level cycle halving the width, then the depth:
+    1, 2, 2), the optimizer trains the narrow level's block matrices at that times the lr."""
+    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, mup_lr=True, levels=3, down_steps='2,2', up_steps=2,
+                                     lr=3e-3, alpha=0.5, coalesce_width='True,False', coalesce_depth='False,True'))
+    assert [(s.level, s.hidden_lr_scale) for s in plan_stages(cfg)] == [(1, 1.0), (2, 2.0), (3, 2.0), (2, 2.0),
+                                                                         (1, 1.0)]
+    assert {s.hidden_lr_scale for s in plan_stages(replace(cfg, mup_lr=False))} == {1.0}
     env = train.setup_env(cfg)
     _, big = train.build_data_and_model(cfg, env)
-    small = coalesce(big)  # half the width
+    small = coalesce(big, depth=False)  # half the width
     for model, scale in ((big, None), (small, 2.0)):
-        _, optimizer = prepare_for_training(model, cfg, env)
+        optimizer = build_optimizer(model, cfg, scale or 1.0)
         scales = {id(p): g.get('lr_scale') for g in optimizer.param_groups for p in g['params']}
         for name, p in model.named_parameters():
             hidden = p.dim() >= 2 and name.startswith('blocks.')
             assert scales[id(p)] == (scale if hidden else None), name
+        set_lr(optimizer, 1e-3)
+        assert {g['lr'] for g in optimizer.param_groups} == ({1e-3, 2e-3} if scale else {1e-3})
 
 
 def test_one_halving_per_level(tiny_corpus, tmp_path):

@@ -1,0 +1,79 @@
+"""Training many runs for the bench: each run once, the finished ones read, the rest trained here
+one after the other or side by side in processes of their own.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import train
+from baseline import BASELINE_SETTINGS
+from commandline import RunStopped
+from schedule import total_steps
+
+ROOT = Path(__file__).resolve().parent
+
+
+def finished_log(cfg):
+    """The log of a finished run of exactly cfg in cfg.out_dir, or None. The baseline's settings do
+    not count (a baseline run has its schedule in lr and decay_steps): an arm trained beside one
+    baseline is read beside another."""
+    out = Path(cfg.out_dir)
+    if not (out / 'config.json').exists() or not (out / 'log.jsonl').exists():
+        return None
+    stored = json.loads((out / 'config.json').read_text())
+    wanted = json.loads(json.dumps(asdict(cfg)))  # as JSON stores it: tuples become lists
+    same = set(stored) <= set(wanted) and all(stored.get(k) == v for k, v in wanted.items()
+                                              if k not in BASELINE_SETTINGS)
+    log = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
+    return log if same and log and log[-1]['iter'] == total_steps(cfg) else None
+
+
+def threads_per_run(jobs, threads=0):
+    """Torch threads a run with `jobs` runs side by side: `threads`, or the cores shared out."""
+    return threads or max(1, (os.cpu_count() or 1) // jobs)
+
+
+def train_all(runs, jobs=1, threads=0):
+    """Train every run of {key: (name, config)} and return {key: its log}. A finished run of the
+    same config in its out_dir is read instead (so an interrupted bench, or one adding arms, redoes
+    only what is missing). With jobs = 1 the runs train here, one after the other; with more, each
+    in its own process (python train.py with every setting spelled out, its output in
+    out_dir/train.log), `jobs` at a time, each on `threads` threads (0: the cores / jobs)."""
+    logs, pending = {}, []
+    for key, (name, cfg) in runs.items():
+        logs[key] = finished_log(cfg)
+        print(f"=== {name}: seed {cfg.seed}, {cfg.levels} level(s), out_dir {cfg.out_dir}"
+              + (' (finished before: read, not trained)' if logs[key] else ''), flush=True)
+        if logs[key] is None:
+            pending.append((key, cfg))
+    if jobs == 1:
+        for key, cfg in pending:
+            train.run(cfg)
+            logs[key] = finished_log(cfg)
+        return logs
+    threads = threads_per_run(jobs, threads)
+    running = []
+    while pending or running:
+        while pending and len(running) < jobs:
+            key, cfg = pending.pop(0)
+            Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+            command = [sys.executable, str(ROOT / 'train.py')]
+            command += [f'--{k}={v!r}' for k, v in asdict(cfg).items()]
+            with open(Path(cfg.out_dir) / 'train.log', 'w') as log_file:
+                process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                           env={**os.environ, 'OMP_NUM_THREADS': str(threads)})
+            running.append((key, cfg, process))
+        time.sleep(0.2)
+        for key, cfg, process in [r for r in running if r[2].poll() is not None]:
+            running.remove((key, cfg, process))
+            if process.returncode != 0:
+                for _, _, other in running:
+                    other.terminate()
+                raise RunStopped(f"the run in {cfg.out_dir} failed (exit status "
+                                 f"{process.returncode}): see {Path(cfg.out_dir) / 'train.log'}")
+            logs[key] = finished_log(cfg)
+    return logs

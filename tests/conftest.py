@@ -44,12 +44,13 @@ def tiny_images(tmp_path_factory):
 
 
 def tiny_args(corpus, out_dir, **overrides):
-    """train.py arguments for a tiny GPT (4 layers x 32) on the tiny corpus, the paper's cycle (width
-    and depth halved at each change, alpha 0.5)."""
-    args = dict(dataset=str(corpus), out_dir=str(out_dir), device='cpu', n_layer=4, n_head=4, n_embd=32, block_size=32,
-                batch_tokens=256, micro_batch=4, levels=2, down_steps=6, up_steps='8,10', lr='3e-3,6e-3',
-                coalesce_width=True, coalesce_depth=True, alpha=0.5,
-                warmup=2, transition_warmup=2, eval_interval=4, eval_iters=2, checkpoint_interval=5)
+    """train.py arguments for a tiny GPT (4 layers x 32) on the tiny corpus, the paper's cycle
+    (width and depth halved at each change, alpha 0.5)."""
+    args = dict(dataset=str(corpus), out_dir=str(out_dir), device='cpu', n_layer=4, n_head=4,
+                n_embd=32, block_size=32, batch_tokens=256, micro_batch=4, levels=2, down_steps=6,
+                up_steps='8,10', lr='3e-3,6e-3', coalesce_width=True, coalesce_depth=True,
+                alpha=0.5, warmup=2, transition_warmup=2, eval_interval=4, eval_iters=2,
+                checkpoint_interval=5)
     args.update(overrides)
     return [f'--{k}' if v is None else f'--{k}={v}' for k, v in args.items()]  # None: a bare --key
 
@@ -71,16 +72,18 @@ def make(arch, n_layer=4, n_head=4, n_embd=32, seed=0):
     """A small model with every parameter random (biases and LayerNorms too), so that no invariant
     holds by accident of an all-zero or all-one initialization."""
     torch.manual_seed(seed)
+    shape = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd)
     if arch == 'gpt':
-        m = GPT(GPTConfig(block_size=16, vocab_size=37, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
+        m = GPT(GPTConfig(block_size=16, vocab_size=37, **shape))
     elif arch == 'bert':
-        m = BERT(BERTConfig(block_size=16, vocab_size=37, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
+        m = BERT(BERTConfig(block_size=16, vocab_size=37, **shape))
     else:
         m = ViT(ViTConfig(image_size=8, patch_size=4, in_channels=3, n_classes=5,
                           n_layer=n_layer, n_head=n_head, n_embd=n_embd))
     with torch.no_grad():
         for name, p in m.named_parameters():
-            p.copy_(torch.randn_like(p) * 0.3 + (1.0 if 'ln' in name and name.endswith('weight') else 0.0))
+            around = 1.0 if 'ln' in name and name.endswith('weight') else 0.0  # LayerNorm gains: 1
+            p.copy_(torch.randn_like(p) * 0.3 + around)
     return m.eval()
 
 
@@ -92,15 +95,19 @@ def inputs(arch, batch=3):
 
 
 def run_until(where, at, signame, args):
-    """train.py with args in a subprocess that sends itself a signal at a point (tests/killable_run.py)."""
-    return subprocess.run([sys.executable, str(ROOT / 'tests/killable_run.py'), where, str(at), signame, *args],
-                          capture_output=True, text=True, timeout=120)
+    """train.py with args in a subprocess that sends itself a signal at a point
+    (tests/killable_run.py)."""
+    command = [sys.executable, str(ROOT / 'tests/killable_run.py'), where, str(at), signame, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def assert_same_run(out, reference):
     """Two runs ended bitwise alike: every level's weights, and the log but for wall time."""
     for level in (1, 2):
-        a, b = weights(out / f'model_level{level}.pt'), weights(reference / f'model_level{level}.pt')
+        a = weights(out / f'model_level{level}.pt')
+        b = weights(reference / f'model_level{level}.pt')
         assert all(torch.equal(a[k], b[k]) for k in a), f'level {level} weights differ'
-    timeless = lambda log: [{k: v for k, v in r.items() if k not in ('time_s', 'tokens_per_s')} for r in log]
+
+    def timeless(log):
+        return [{k: v for k, v in r.items() if k not in ('time_s', 'tokens_per_s')} for r in log]
     assert timeless(read_log(out)) == timeless(read_log(reference))

@@ -26,21 +26,24 @@ def rec(level, stage, flops, time_s, val, tokens=0):
 
 
 def test_first_reach_interpolates_on_the_full_model_only():
-    log = [rec(1, 0, 0, 0, 5.0), rec(2, 1, 10, 1, 1.0),          # the small model is below target: ignored
+    # the small model is below target: ignored
+    log = [rec(1, 0, 0, 0, 5.0), rec(2, 1, 10, 1, 1.0),
            rec(1, 2, 20, 2, 3.0), rec(1, 2, 40, 6, 1.0)]
     assert report.first_reach(log, 2.0) == (30.0, 4.0)             # halfway between the last two
     assert report.first_reach(log, 0.5) is None
 
 
 def test_frontier_cost_interpolates_on_log_cost():
-    # budgets 1e12 -> 2.0, 4e12 -> 1.0, 16e12 -> 0.5: a loss of 1.5 lies halfway between the first two
+    # budgets 1e12 -> 2.0, 4e12 -> 1.0, 16e12 -> 0.5: a loss of 1.5 lies halfway between the
+    # first two
     # on log FLOPs, so it costs sqrt(1e12 * 4e12) = 2e12
     points = [(4e12, 1.0), (1e12, 2.0), (16e12, 0.5)]
     assert report.frontier_cost(points, 1.5) == pytest.approx(2e12)
     assert report.frontier_cost(points, 0.75) == pytest.approx(8e12)
     assert report.frontier_cost(points, 1.0) == pytest.approx(4e12)
     assert report.frontier_cost(points, 2.0) == pytest.approx(1e12)
-    assert report.frontier_cost(points, 2.5) is None and report.frontier_cost(points, 0.4) is None  # never extrapolated
+    # never extrapolated
+    assert report.frontier_cost(points, 2.5) is None and report.frontier_cost(points, 0.4) is None
     # a larger budget that ended higher is not on the frontier: 1.0 is bought by 4e12 already
     assert report.frontier_cost(points + [(8e12, 1.2)], 0.75) == pytest.approx(8e12)
     # an arm at 1e12 FLOPs reaching 1.5 saves 1 - 1e12 / 2e12 = 50%
@@ -59,8 +62,9 @@ def test_median_range_ranks_missing_figures_lowest():
 
 def test_aggregate_over_seeds():
     def row(name, loss, saved, reached):
-        return dict(name=name, final_val_loss=loss, final_val_acc=None, total_flops=1.0, flops_saved_pct=saved,
-                    time_saved_pct=saved, first_reach_flops_saved_pct=reached, first_reach_time_saved_pct=reached)
+        return dict(name=name, final_val_loss=loss, final_val_acc=None, total_flops=1.0,
+                    flops_saved_pct=saved, time_saved_pct=saved,
+                    first_reach_flops_saved_pct=reached, first_reach_time_saved_pct=reached)
     rows = {1: [row('a', 1.0, 30.0, 20.0), row('b', 2.0, -5.0, None)],
             2: [row('a', 1.2, 40.0, None), row('b', 2.2, 5.0, None)],
             3: [row('a', 1.1, 35.0, 25.0), row('b', 2.1, 0.0, 1.0)]}
@@ -73,26 +77,33 @@ def test_aggregate_over_seeds():
 
 
 def test_tokens_per_s_by_level():
-    log = [rec(1, 0, 0, 0, 5, tokens=0), rec(1, 0, 0, 2, 4, tokens=100), rec(2, 1, 0, 2, 4, tokens=100),
-           rec(2, 1, 0, 3, 3, tokens=400), rec(1, 2, 0, 3, 3, tokens=400), rec(1, 2, 0, 5, 2, tokens=500)]
+    log = [rec(1, 0, 0, 0, 5, tokens=0), rec(1, 0, 0, 2, 4, tokens=100),
+           rec(2, 1, 0, 2, 4, tokens=100), rec(2, 1, 0, 3, 3, tokens=400),
+           rec(1, 2, 0, 3, 3, tokens=400), rec(1, 2, 0, 5, 2, tokens=500)]
     assert report.tokens_per_s_by_level(log) == {1: 200 / 4, 2: 300.0}
 
 
 @pytest.mark.parametrize('levels, down, up', [(2, '6', '8,10'), (3, '4,3', '5,6,7')])
 def test_growth_is_the_same_cycle_without_the_way_down(tiny_corpus, tmp_path, levels, down, up):
-    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=levels, down_steps=down, up_steps=up,
+    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=levels, down_steps=down,
+                                     up_steps=up,
                                      alpha=0.5, lr=3e-3, transition_warmup=3))
     growth = bench.growth_of(cfg)
     stages = [(s.level, s.phase, s.steps, s.warmup) for s in plan_stages(growth)]
-    if levels == 2:  # the bottom trains a fresh model: the first stage's warmup (2), not a transition's (3)
+    # the bottom trains a fresh model: the first stage's warmup (2), not a transition's (3)
+    if levels == 2:
         assert stages == [(1, 'down', 0, 0), (2, 'bottom', 10, 2), (1, 'up', 14, 3)]
     else:
-        assert stages == [(1, 'down', 0, 0), (2, 'down', 0, 0), (3, 'bottom', 7, 2), (2, 'up', 9, 3), (1, 'up', 9, 3)]
+        assert stages == [(1, 'down', 0, 0), (2, 'down', 0, 0), (3, 'bottom', 7, 2),
+                          (2, 'up', 9, 3), (1, 'up', 9, 3)]
     changes = levels - 1
     assert growth.alpha == (1.0,) * changes and growth.small_init == ('own',) * changes
-    assert growth.split_noise == (bench.GROWTH_SPLIT_NOISE,) * changes  # width grows: break the copies' symmetry
-    assert bench.growth_of(replace(cfg, coalesce_width=(False,) * changes)).split_noise == (0.0,) * changes
-    assert bench.growth_of(replace(cfg, split_noise=(0.3,) * changes)).split_noise == (0.3,) * changes
+    # width grows: break the copies' symmetry
+    assert growth.split_noise == (bench.GROWTH_SPLIT_NOISE,) * changes
+    depth_only = replace(cfg, coalesce_width=(False,) * changes)
+    assert bench.growth_of(depth_only).split_noise == (0.0,) * changes
+    noisy = replace(cfg, split_noise=(0.3,) * changes)
+    assert bench.growth_of(noisy).split_noise == (0.3,) * changes
     assert total_steps(growth) == total_steps(cfg)
     step_flops = {s.level: 0 for s in plan_stages(cfg)}
     for stages_of, sign in ((plan_stages(cfg), 1), (plan_stages(growth), -1)):
@@ -104,26 +115,33 @@ def test_growth_is_the_same_cycle_without_the_way_down(tiny_corpus, tmp_path, le
 @pytest.mark.parametrize('small_init', ['own', 'coalesce'])
 def test_growth_trains_the_small_model_from_the_start(tiny_corpus, tmp_path, small_init):
     """M_1 takes no step before the level change: M_2 starts from its own initialization (growth's
-    default) or from coalesce(M_1's init), and M_1 restarts from decoalesce(M_2) alone (alpha = 1)."""
-    cfg = replace(bench.growth_of(train.parse_args(tiny_args(tiny_corpus, tmp_path, down_steps=6, up_steps='8,10'))),
+    default) or from coalesce(M_1's init), and M_1 restarts from decoalesce(M_2) alone (alpha =
+    1)."""
+    recipe = train.parse_args(tiny_args(tiny_corpus, tmp_path, down_steps=6, up_steps='8,10'))
+    cfg = replace(bench.growth_of(recipe),
                   small_init=(small_init,))
     train.run(cfg)
     log = read_log(tmp_path)
     assert [(r['level'], r['iter']) for r in log if r['level'] == 1][0] == (1, 0)
-    assert all(r['iter'] >= 10 for r in log if r['level'] == 1 and r['phase'] == 'up')  # after M_2's 10 steps
+    # after M_2's 10 steps
+    assert all(r['iter'] >= 10 for r in log if r['level'] == 1 and r['phase'] == 'up')
     assert not any(r['level'] == 1 and 0 < r['iter'] < 10 for r in log)
     env = train.setup_env(cfg)
     batches, fresh = train.build_data_and_model(cfg, env)
     halving = dict(width=cfg.coalesce_width[0], depth=cfg.coalesce_depth[0])
-    own = small_model(fresh, replace(plan_stages(cfg)[1].change, own_init=True))  # M_2's own initialization
-    small_start, other_start = (coalesce(fresh, **halving), own) if small_init == 'coalesce' else (own, coalesce(fresh, **halving))
+    # M_2's own initialization
+    own = small_model(fresh, replace(plan_stages(cfg)[1].change, own_init=True))
+    coalesced = coalesce(fresh, **halving)
+    small_start, other_start = (coalesced, own) if small_init == 'coalesce' else (own, coalesced)
     bottom_first = next(r for r in log if r['level'] == 2)
-    assert evaluate(small_start, batches, cfg, env)['val'] == pytest.approx(bottom_first['val_loss'], abs=1e-6)
-    assert evaluate(other_start, batches, cfg, env)['val'] != pytest.approx(bottom_first['val_loss'], abs=1e-3)
+    first_loss = bottom_first['val_loss']
+    assert evaluate(small_start, batches, cfg, env)['val'] == pytest.approx(first_loss, abs=1e-6)
+    assert evaluate(other_start, batches, cfg, env)['val'] != pytest.approx(first_loss, abs=1e-3)
     small_end = model_from_record(torch.load(tmp_path / 'model_level2.pt'), 'cpu')
     up_first = next(r for r in log if r['phase'] == 'up')
     grown = decoalesce(small_end, **halving)
-    assert evaluate(grown, batches, cfg, env)['val'] == pytest.approx(up_first['val_loss'], abs=1e-6)
+    assert evaluate(grown, batches, cfg, env)['val'] == pytest.approx(up_first['val_loss'],
+                                                                       abs=1e-6)
 
 
 def literal(text):
@@ -133,13 +151,22 @@ def literal(text):
         return text
 
 
-REFERENCE = 'baseline, lr 0.003, decay over the last 20%'  # the reference baseline of the tiny recipes below
+def write_recipe(path, args):
+    """A config file holding train.py's --key=value arguments args."""
+    pairs = (a[2:].split('=', 1) for a in args)
+    path.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in pairs))
+    return path
+
+
+# the reference baseline of the tiny recipes below
+REFERENCE = 'baseline, lr 0.003, decay over the last 20%'
 
 
 def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     recipe = tmp_path / 'tiny.py'
-    args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12', eval_interval=2)
-    recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
+    args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12',
+                     eval_interval=2)
+    write_recipe(recipe, args)
     real_run = train.run
     results = bench.main([str(recipe), '--baseline_lr=3e-3', '--n_seeds=2'])
     saved = json.loads((tmp_path / 'bench' / 'results.json').read_text())
@@ -152,15 +179,20 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
         assert logs['growth (tiny)'][-1]['flops'] == logs['V-cycle, 2 levels (tiny)'][-1]['flops']
         # at least 4 budgets, from half the V-cycle's FLOPs, past every arm's final loss
         main_flops = logs['V-cycle, 2 levels (tiny)'][-1]['flops']
-        assert len(frontier) >= 4 and frontier[0]['flops'] == pytest.approx(0.5 * main_flops, rel=0.05)
-        assert min(p['val_loss'] for p in frontier) <= min(log[-1]['val_loss'] for log in logs.values())
+        assert len(frontier) >= 4
+        assert frontier[0]['flops'] == pytest.approx(0.5 * main_flops, rel=0.05)
+        assert min(p['val_loss'] for p in frontier) <= min(log[-1]['val_loss']
+                                                           for log in logs.values())
         for row in saved['rows'][seed]:
             points = [(p['flops'], p['val_loss']) for p in frontier]
-            expected = report.saving_pct(row['total_flops'], report.frontier_cost(points, row['final_val_loss']))
-            assert row['flops_saved_pct'] == (pytest.approx(expected) if expected is not None else None)
+            cost = report.frontier_cost(points, row['final_val_loss'])
+            expected = report.saving_pct(row['total_flops'], cost)
+            assert row['flops_saved_pct'] == (pytest.approx(expected) if expected is not None
+                                              else None)
     # the summary is the median over the two seeds' rows
     vcycle = results['summary'][1]
-    per_seed = [next(r for r in results['rows'][s] if r['name'] == vcycle['name'])['final_val_loss'] for s in (1337, 1338)]
+    per_seed = [next(r for r in results['rows'][s] if r['name'] == vcycle['name'])['final_val_loss']
+                for s in (1337, 1338)]
     assert vcycle['final_val_loss']['median'] == pytest.approx(sum(per_seed) / 2)
     assert math.isfinite(vcycle['flops_saved_pct']['median'])
     # run again: every run is finished, so it is read, not trained, and the figures are the same
@@ -170,11 +202,14 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     # another recipe on the same M_1 with the same steps, in the same out_dir: its arms train in
     # their own folders and the baseline is read, shared
     other = tmp_path / 'tiny_wide.py'
-    other.write_text(recipe.read_text() + "coalesce_width = True\nsplit_noise = 0.1\ncarry_optimizer = True\n")
+    other.write_text(recipe.read_text()
+                     + "coalesce_width = True\nsplit_noise = 0.1\ncarry_optimizer = True\n")
     trained = []
-    monkeypatch.setattr(train, 'run', lambda cfg: trained.append(Path(cfg.out_dir).name) or real_run(cfg))
+    monkeypatch.setattr(train, 'run',
+                        lambda cfg: trained.append(Path(cfg.out_dir).name) or real_run(cfg))
     shared = bench.main([str(other), '--baseline_lr=3e-3'])
-    assert 'baseline' not in trained and {'V-cycle_2_levels_tiny_wide', 'growth_tiny_wide'} <= set(trained)
+    assert 'baseline' not in trained
+    assert {'V-cycle_2_levels_tiny_wide', 'growth_tiny_wide'} <= set(trained)
     assert shared['logs'][1337][REFERENCE] == results['logs'][1337][REFERENCE]
     # the report alone, from results.json, gives the same figures without training
     monkeypatch.setattr(train, 'run', lambda cfg: pytest.fail('report.py trained'))
@@ -185,18 +220,22 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
 
 
 def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path):
-    """--jobs=2: each run in its own process, two at a time, on one thread each, ends with exactly the
-    losses of the same runs trained here one after the other on one thread; wall times are not reported."""
+    """--jobs=2: each run in its own process, two at a time, on one thread each, ends with exactly
+    the losses of the same runs trained here one after the other on one thread; wall times are not
+    reported."""
     recipe = tmp_path / 'tiny.py'
-    args = tiny_args(tiny_corpus, tmp_path / 'unused', down_steps=4, up_steps='10,12', eval_interval=4)
-    recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
+    args = tiny_args(tiny_corpus, tmp_path / 'unused', down_steps=4, up_steps='10,12',
+                     eval_interval=4)
+    write_recipe(recipe, args)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        sequential = bench.main([str(recipe), f'--out_dir={tmp_path / "sequential"}', '--baseline_lr=3e-3'])
+        sequential = bench.main([str(recipe), f'--out_dir={tmp_path / "sequential"}',
+                                 '--baseline_lr=3e-3'])
     finally:
         torch.set_num_threads(threads)
-    parallel = bench.main([str(recipe), f'--out_dir={tmp_path / "parallel"}', '--baseline_lr=3e-3', '--jobs=2',
+    parallel = bench.main([str(recipe), f'--out_dir={tmp_path / "parallel"}', '--baseline_lr=3e-3',
+                           '--jobs=2',
                            '--threads=1'])
     def losses(results):
         return {name: [(r['iter'], r['train_loss'], r['val_loss']) for r in log]
@@ -205,19 +244,21 @@ def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path):
     assert [(p['steps'], p['val_loss']) for p in parallel['frontiers'][1337]] == \
         [(p['steps'], p['val_loss']) for p in sequential['frontiers'][1337]]
     assert (tmp_path / 'parallel' / 'seed1337' / 'baseline_wsd0.2' / 'train.log').exists()
-    assert all(r['time_saved_pct'] is None and r['tokens_per_s_by_level'] is None for r in parallel['rows'][1337])
+    assert all(r['time_saved_pct'] is None and r['tokens_per_s_by_level'] is None
+               for r in parallel['rows'][1337])
     assert all(r['tokens_per_s_by_level'] for r in sequential['rows'][1337])
 
 
 def test_plan_lists_every_run_and_trains_nothing(tiny_corpus, tmp_path, capsys, monkeypatch):
     recipe = tmp_path / 'tiny.py'
     args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12')
-    recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
+    write_recipe(recipe, args)
     monkeypatch.setattr(train, 'run', lambda cfg: pytest.fail('planned, yet trained'))
     total = bench.main([str(recipe), '--plan', '--n_seeds=2', '--ablation=alpha-1'])
     text = capsys.readouterr().out
     for heading in ('== reference baseline', '== V-cycle, 2 levels (tiny)', '== growth (tiny)',
-                    '== ablation: alpha-1 (tiny)', '== frontier: the baseline trained to completion at'):
+                    '== ablation: alpha-1 (tiny)',
+                    '== frontier: the baseline trained to completion at'):
         assert heading in text
     cfg = train.parse_args([str(recipe)])
     model_config = train.checked_request(cfg)[1]
@@ -225,7 +266,8 @@ def test_plan_lists_every_run_and_trains_nothing(tiny_corpus, tmp_path, capsys, 
     per_step = stage_costs(arms[-1], model_config)[1] / 26
     expected = sum(sum(f for *_, f in stage_costs(c, model_config)[0]) for c in arms) \
         + sum(bench.frontier_budgets(cfg)) * per_step
-    assert total == pytest.approx(expected) and f'{2 * total:.3e} for the 2 seed(s) [1337, 1338]' in text
+    assert total == pytest.approx(expected)
+    assert f'{2 * total:.3e} for the 2 seed(s) [1337, 1338]' in text
     assert not (tmp_path / 'bench').exists()
 
 
@@ -233,31 +275,40 @@ def test_speed_harness_on_cpu(tmp_path, capsys):
     """--speed trains each level of a recipe at its shape on random tokens (no dataset) and reports
     tokens/s, FLOPs/s and the ratios to M_1; no MFU on a CPU."""
     recipe = tmp_path / 'tiny.py'
-    recipe.write_text("n_layer, n_head, n_embd, block_size = 4, 4, 32, 32\nbatch_tokens, micro_batch = 256, (4, 8)\n"
-                      f"coalesce_width = True\nout_dir = {str(tmp_path / 'speed')!r}\ndevice = 'cpu'\n")
-    result = bench.main([str(recipe), '--speed', '--speed_steps=2'])  # the stdlib corpus need not exist
+    recipe.write_text("n_layer, n_head, n_embd, block_size = 4, 4, 32, 32\n"
+                      "batch_tokens, micro_batch = 256, (4, 8)\ncoalesce_width = True\n"
+                      f"out_dir = {str(tmp_path / 'speed')!r}\ndevice = 'cpu'\n")
+    # the stdlib corpus need not exist
+    result = bench.main([str(recipe), '--speed', '--speed_steps=2'])
     one, two = result['levels']
-    assert (one['shape'], two['shape'], one['micro_batch'], two['micro_batch']) == ('4 x 32', '2 x 16', 4, 8)
+    assert (one['shape'], two['shape']) == ('4 x 32', '2 x 16')
+    assert (one['micro_batch'], two['micro_batch']) == (4, 8)
     assert one['tokens_per_s'] > 0 and two['tokens_per_s'] > 0 and one['mfu_pct'] is None
     assert two['flops_per_s'] == pytest.approx(two['tokens_per_s'] * two['flops_per_token'])
-    assert json.loads((tmp_path / 'speed' / 'speed.json').read_text())['levels'][1]['shape'] == '2 x 16'
+    speed = json.loads((tmp_path / 'speed' / 'speed.json').read_text())
+    assert speed['levels'][1]['shape'] == '2 x 16'
     assert 'tokens/s vs M_1' in capsys.readouterr().out
     assert not (tmp_path / 'speed' / 'seed1337').exists()  # nothing else trained
 
 
 def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     recipe = tmp_path / 'tiny.py'
-    recipe.write_text("coalesce_width, coalesce_depth = False, True\nalpha = (0.75,)\ndown_steps = (10,)\n"
+    recipe.write_text("coalesce_width, coalesce_depth = False, True\nalpha = (0.75,)\n"
+                      "down_steps = (10,)\n"
                       "up_steps = (50, 90)\n")
-    cfg = train.parse_args([str(recipe), '--n_layer=2', '--lr=1e-3,2e-3'])  # the main V-cycle, after a sweep
+    # the main V-cycle, after a sweep
+    cfg = train.parse_args([str(recipe), '--n_layer=2', '--lr=1e-3,2e-3'])
     arms = dict(bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], None))
-    assert 'ablation: depth-only (tiny)' not in arms and 'ablation: alpha-0.75 (tiny)' not in arms  # the main cycle itself
-    assert arms['ablation: alpha-1 (tiny)'].alpha == (1.0,) and arms['ablation: alpha-1 (tiny)'].lr == cfg.lr
-    assert (arms['ablation: width-only (tiny)'].coalesce_width, arms['ablation: width-only (tiny)'].coalesce_depth) == ((True,), (False,))
+    # the main cycle itself
+    assert 'ablation: depth-only (tiny)' not in arms and 'ablation: alpha-0.75 (tiny)' not in arms
+    alpha_1, width_only = arms['ablation: alpha-1 (tiny)'], arms['ablation: width-only (tiny)']
+    assert alpha_1.alpha == (1.0,) and alpha_1.lr == cfg.lr
+    assert (width_only.coalesce_width, width_only.coalesce_depth) == ((True,), (False,))
     assert arms['ablation: lr-x0.7 (tiny)'].lr == (7e-4, 1.4e-3)
     assert arms['ablation: lr-small-x2 (tiny)'].lr == (1e-3, 4e-3)
     half, double = arms['ablation: E_a-half (tiny)'], arms['ablation: E_a-double (tiny)']
-    assert (half.down_steps, half.up_steps, double.down_steps, double.up_steps) == ((5,), (55, 90), (20,), (40, 90))
+    assert (half.down_steps, half.up_steps) == ((5,), (55, 90))
+    assert (double.down_steps, double.up_steps) == ((20,), (40, 90))
     assert all(c.n_layer == 2 for c in arms.values())
     picked = bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], ['alpha-1', 'E_a-half'])
     assert [name for name, _ in picked] == ['ablation: alpha-1 (tiny)', 'ablation: E_a-half (tiny)']
@@ -276,15 +327,18 @@ def test_bad_seeds(argv, message):
 
 
 def test_the_baselines_schedule_is_a_recipe_setting_the_sweep_chooses(tiny_corpus, tmp_path):
-    """baseline_decay 0.2 (the default): the reference and every frontier budget decay over their own
-    last 20%, in folders of their own beside the cosine runs (0). --sweep tries the baseline's lr under
-    each schedule of SWEEP_BASELINE_DECAYS and gives every arm the pair with the lowest median final loss."""
+    """baseline_decay 0.2 (the default): the reference and every frontier budget decay over their
+    own last 20%, in folders of their own beside the cosine runs (0). --sweep tries the baseline's
+    lr under each schedule of SWEEP_BASELINE_DECAYS and gives every arm the pair with the lowest
+    median final loss."""
     recipe = tmp_path / 'tiny.py'
-    args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12', eval_interval=4)
-    recipe.write_text(''.join(f'{key} = {literal(value)!r}\n' for key, value in (a[2:].split('=', 1) for a in args)))
+    args = tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12',
+                     eval_interval=4)
+    write_recipe(recipe, args)
     wsd = bench.main([str(recipe), '--baseline_lr=3e-3', '--growth=False'])
     assert [s['name'] for s in wsd['summary']] == [REFERENCE, 'V-cycle, 2 levels (tiny)']
-    runs = {p.name: json.loads((p / 'config.json').read_text()) for p in (tmp_path / 'bench' / 'seed1337').iterdir()}
+    runs = {p.name: json.loads((p / 'config.json').read_text())
+            for p in (tmp_path / 'bench' / 'seed1337').iterdir()}
     baselines = {name: c for name, c in runs.items() if name != 'V-cycle_2_levels_tiny'}
     assert len(baselines) >= 4 and all(name.endswith('_wsd0.2') for name in baselines)
     assert all(c['decay_steps'] == round(0.2 * c['up_steps'][0]) for c in baselines.values())
@@ -292,20 +346,28 @@ def test_the_baselines_schedule_is_a_recipe_setting_the_sweep_chooses(tiny_corpu
         [(c['up_steps'][0], read_log(tmp_path / 'bench' / 'seed1337' / name)[-1]['val_loss'])
          for name, c in sorted(baselines.items(), key=lambda item: item[1]['up_steps'][0])]
     cosine = bench.main([str(recipe), '--baseline_lr=3e-3', '--baseline_decay=0', '--growth=False'])
-    assert [s['name'] for s in cosine['summary']] == ['baseline, lr 0.003', 'V-cycle, 2 levels (tiny)']
-    assert json.loads((tmp_path / 'bench' / 'seed1337' / 'baseline' / 'config.json').read_text())['decay_steps'] == 0
-    assert cosine['logs'][1337]['V-cycle, 2 levels (tiny)'] == wsd['logs'][1337]['V-cycle, 2 levels (tiny)']  # read
-    assert (tmp_path / 'bench' / 'seed1337' / 'baseline_wsd0.2').is_dir()  # both schedules keep their runs
+    main_cycle = 'V-cycle, 2 levels (tiny)'
+    assert [s['name'] for s in cosine['summary']] == ['baseline, lr 0.003', main_cycle]
+    cosine_reference = tmp_path / 'bench' / 'seed1337' / 'baseline' / 'config.json'
+    assert json.loads(cosine_reference.read_text())['decay_steps'] == 0
+    assert cosine['logs'][1337][main_cycle] == wsd['logs'][1337][main_cycle]  # read, not trained
+    # both schedules keep their runs
+    assert (tmp_path / 'bench' / 'seed1337' / 'baseline_wsd0.2').is_dir()
     assert cosine['logs'][1337]['baseline, lr 0.003'] != wsd['logs'][1337][REFERENCE]
 
-    swept = bench.main([str(recipe), '--sweep', '--growth=False', f'--out_dir={tmp_path / "swept"}'])
-    tables = {decay: swept[f'sweep baseline, decay {decay:g}'] for decay in bench.SWEEP_BASELINE_DECAYS}
+    swept = bench.main([str(recipe), '--sweep', '--growth=False',
+                        f'--out_dir={tmp_path / "swept"}'])
+    tables = {decay: swept[f'sweep baseline, decay {decay:g}']
+              for decay in bench.SWEEP_BASELINE_DECAYS}
     assert all(len(table) == len(bench.SWEEP_FACTORS) for table in tables.values())
-    decay, lr = min(((d, float(lr)) for d, table in tables.items() for lr in table), key=lambda p: tables[p[0]][str(p[1])])
+    decay, lr = min(((d, float(lr)) for d, table in tables.items() for lr in table),
+                    key=lambda p: tables[p[0]][str(p[1])])
     assert (swept['baseline_decay'], swept['baseline_lr']) == (decay, lr)
-    assert len(swept['sweep V-cycle, 2 levels (tiny)']) == 2 * len(bench.SWEEP_FACTORS) - 1  # level 2's x1 is level 1's best
-    reference = json.loads((tmp_path / 'swept' / 'seed1337' / baseline_folder(
-        replace(train.parse_args([str(recipe)]), baseline_decay=decay), 'baseline') / 'config.json').read_text())
+    # level 2's x1 is level 1's best
+    assert len(swept['sweep V-cycle, 2 levels (tiny)']) == 2 * len(bench.SWEEP_FACTORS) - 1
+    chosen = replace(train.parse_args([str(recipe)]), baseline_decay=decay)
+    folder = tmp_path / 'swept' / 'seed1337' / baseline_folder(chosen, 'baseline')
+    reference = json.loads((folder / 'config.json').read_text())
     assert (reference['lr'], reference['decay_steps']) == ([lr], round(decay * 26))
-    assert json.loads(next((tmp_path / 'swept' / 'sweep_baseline_wsd0.2').glob('*/seed1337/config.json'))
-                      .read_text())['decay_steps'] == round(0.2 * 26)
+    trial = next((tmp_path / 'swept' / 'sweep_baseline_wsd0.2').glob('*/seed1337/config.json'))
+    assert json.loads(trial.read_text())['decay_steps'] == round(0.2 * 26)

@@ -2,13 +2,14 @@
 import pytest
 import torch
 
-from coalesce import (coalesce, decoalesce, depth_matrices, interpolate, merge_matrices, split_unevenly,
-                      width_matrices)
-from conftest import ARCHS, MODES, PAIRINGS, RESIZES, inputs, make
+from coalesce import (coalesce, decoalesce, depth_matrices, interpolate, merge_matrices,
+                      split_unevenly, width_matrices)
+from conftest import ARCHS, MODES, PAIRINGS, RESIZES, inputs, make, max_abs_diff
 from model import GPT, GPTConfig
 
+
 def max_diff(a, b):
-    return max((p - q).abs().max().item() for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    return max_abs_diff(a.state_dict(), b.state_dict())
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -18,7 +19,8 @@ def test_coalesce_inverts_decoalesce(arch, mode, pairing, copies):
     resize = dict(width=width, depth=depth, depth_pairing=pairing, depth_copies=copies)
     m = make(arch, n_layer=2, n_head=2, n_embd=16)
     big = decoalesce(m, **resize)
-    assert big.config.n_embd == 16 * (2 if width else 1) and big.config.n_layer == 2 * (2 if depth else 1)
+    assert big.config.n_embd == 16 * (2 if width else 1)
+    assert big.config.n_layer == 2 * (2 if depth else 1)
     back = coalesce(big, **resize)
     assert type(back) is type(m) and back.config == m.config
     assert max_diff(back, m) <= 1e-6
@@ -28,23 +30,27 @@ def test_coalesce_inverts_decoalesce(arch, mode, pairing, copies):
 
 @pytest.mark.parametrize('pairing', PAIRINGS)
 def test_depth_copies_share_the_residual_writes(pairing):
-    """'half': both copies of a layer write half of its output projections, coalescing sums a pair's;
-    'full': copies write all of it, coalescing averages. Every other parameter is copied and averaged."""
+    """'half': both copies of a layer write half of its output projections, coalescing sums a
+    pair's; 'full': copies write all of it, coalescing averages. Every other parameter is copied
+    and averaged."""
     small, big = make('gpt', n_layer=2), make('gpt', n_layer=4)
     first, second = (0, 2) if pairing == 'stack' else (0, 1)
     for copies, write_share in (('half', 0.5), ('full', 1.0)):
         grown = decoalesce(small, width=False, depth_pairing=pairing, depth_copies=copies)
         for i in (first, second):
-            torch.testing.assert_close(grown.blocks[i].mlp.c_proj.weight, write_share * small.blocks[0].mlp.c_proj.weight,
-                                       rtol=0, atol=0)
-            torch.testing.assert_close(grown.blocks[i].attn.c_proj.bias, write_share * small.blocks[0].attn.c_proj.bias,
-                                       rtol=0, atol=0)
+            layer, written = grown.blocks[i], small.blocks[0]
+            torch.testing.assert_close(layer.mlp.c_proj.weight,
+                                       write_share * written.mlp.c_proj.weight, rtol=0, atol=0)
+            torch.testing.assert_close(layer.attn.c_proj.bias,
+                                       write_share * written.attn.c_proj.bias, rtol=0, atol=0)
             assert torch.equal(grown.blocks[i].mlp.c_fc.weight, small.blocks[0].mlp.c_fc.weight)
         merged = coalesce(big, width=False, depth_pairing=pairing, depth_copies=copies).blocks[0]
         A, B = big.blocks[first], big.blocks[second]
-        torch.testing.assert_close(merged.attn.c_proj.weight, (A.attn.c_proj.weight + B.attn.c_proj.weight) / 2 / write_share,
-                                   rtol=0, atol=1e-6)
-        torch.testing.assert_close(merged.ln_2.bias, (A.ln_2.bias + B.ln_2.bias) / 2, rtol=0, atol=1e-6)
+        pair_mean = (A.attn.c_proj.weight + B.attn.c_proj.weight) / 2
+        torch.testing.assert_close(merged.attn.c_proj.weight, pair_mean / write_share, rtol=0,
+                                   atol=1e-6)
+        torch.testing.assert_close(merged.ln_2.bias, (A.ln_2.bias + B.ln_2.bias) / 2, rtol=0,
+                                   atol=1e-6)
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -94,7 +100,7 @@ def test_interpolate_endpoints_are_exact(arch, mode):
     b = decoalesce(coalesce(make(arch, seed=1), width=width, depth=depth), width=width, depth=depth)
     for alpha, expected in ((0, a), (0.0, a), (1, b), (1.0, b)):
         mixed = interpolate(a, b, alpha)
-        assert all(torch.equal(p, q) for p, q in zip(mixed.state_dict().values(), expected.state_dict().values()))
+        assert max_diff(mixed, expected) == 0
     half = interpolate(a, b, 0.25)
     for name, p in half.state_dict().items():
         torch.testing.assert_close(p, 0.75 * a.state_dict()[name] + 0.25 * b.state_dict()[name])
@@ -123,10 +129,12 @@ def test_coalesced_values_are_pair_averages_and_sums(pairing):
         torch.testing.assert_close(small_qkv[:h], width_merged(Wq), rtol=0, atol=1e-6)
         torch.testing.assert_close(small_qkv[2 * h:], width_merged(Wv), rtol=0, atol=1e-6)
         ln = (A.ln_1.weight + B.ln_1.weight) / 2
-        torch.testing.assert_close(small.blocks[i].ln_1.weight, (ln[:h] + ln[h:]) / 2, rtol=0, atol=1e-6)
+        torch.testing.assert_close(small.blocks[i].ln_1.weight, (ln[:h] + ln[h:]) / 2, rtol=0,
+                                   atol=1e-6)
     E = big.wte.weight
     torch.testing.assert_close(small.wte.weight, (E[:, :h] + E[:, h:]) / 2, rtol=0, atol=1e-6)
-    torch.testing.assert_close(small.ln_f.weight, big.ln_f.weight[:h] + big.ln_f.weight[h:], rtol=0, atol=1e-6)
+    torch.testing.assert_close(small.ln_f.weight, big.ln_f.weight[:h] + big.ln_f.weight[h:],
+                               rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize('n', [2, 4, 10])
@@ -137,8 +145,10 @@ def test_matrices(n, pairing):
     assert m['T_out'].shape == (n, n // 2) and m['T_in'].shape == (n // 2, n)
     eye = torch.eye(n // 2, dtype=torch.float64)
     assert torch.equal(m['F_out'] @ m['T_out'], eye) and torch.equal(m['T_in'] @ m['F_in'], eye)
-    assert set(m['F_out'].unique().tolist()) <= {0.0, 0.5} and set(m['F_in'].unique().tolist()) <= {0.0, 1.0}
-    assert torch.equal(m['F_out'].sum(1), torch.ones(n // 2, dtype=torch.float64))  # an average of two
+    assert set(m['F_out'].unique().tolist()) <= {0.0, 0.5}
+    assert set(m['F_in'].unique().tolist()) <= {0.0, 1.0}
+    # an average of two
+    assert torch.equal(m['F_out'].sum(1), torch.ones(n // 2, dtype=torch.float64))
     assert m['F_out'][0, 0] == 0.5 and m['F_out'][0, n // 2] == 0.5  # feature 0 pairs with n/2
     d = depth_matrices(n, pairing)
     assert d['R'].shape == (n // 2, n) and d['G'].shape == (n, n // 2)
@@ -215,7 +225,8 @@ def test_identity_copies_preserve_the_function_with_depth(arch, mode, pairing):
     if depth:  # the second layer of each pair writes nothing; the first is the small layer itself
         second = 2 if pairing == 'stack' else 1
         assert big.blocks[second].mlp.c_proj.weight.abs().max() == 0
-        assert torch.equal(big.blocks[second].attn.c_attn.weight, big.blocks[0].attn.c_attn.weight)  # a copy
+        # a copy
+        assert torch.equal(big.blocks[second].attn.c_attn.weight, big.blocks[0].attn.c_attn.weight)
         assert big.blocks[0].mlp.c_proj.weight.abs().max() > 0
 
 
@@ -231,11 +242,14 @@ def test_uneven_splits_keep_the_function_and_the_round_trip(arch, skew, noise):
     with torch.no_grad():
         assert (split(x)[0] - small(x)[0]).abs().max().item() <= 1e-5
     assert max_diff(coalesce(split, width=True, depth=False), small) <= 1e-6
-    changed = {k for k, v in split.state_dict().items() if not torch.equal(v, grown.state_dict()[k])}
-    assert 'blocks.0.mlp.c_proj.weight' in changed and 'blocks.1.attn.c_attn.weight' in changed  # 'in' axes
+    changed = {k for k, v in split.state_dict().items()
+               if not torch.equal(v, grown.state_dict()[k])}
+    # 'in' axes
+    assert 'blocks.0.mlp.c_proj.weight' in changed and 'blocks.1.attn.c_attn.weight' in changed
     assert not any(k.endswith('bias') for k in changed)  # biases have no input axis
     if noise == 0:  # a pure skew: the first copy of every split weight holds (1 + skew) / 2 of it
         w, w_small = split.blocks[0].mlp.c_proj.weight, small.blocks[0].mlp.c_proj.weight
-        expected = torch.cat([w_small, w_small]) * (1 + skew) / 2  # rows duplicated (outputs), columns split
+        # rows duplicated (outputs), columns split
+        expected = torch.cat([w_small, w_small]) * (1 + skew) / 2
         assert torch.allclose(w[:, :w.shape[1] // 2], expected, atol=1e-7)
         assert torch.allclose(w[:, w.shape[1] // 2:], expected * (1 - skew) / (1 + skew), atol=1e-7)

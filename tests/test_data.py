@@ -22,7 +22,8 @@ def test_stdlib_prepare(tmp_path):
     prepare(tmp_path, root=src)
     expected = ('x = 1\n' * 100 + 'print("b")\n' * 100 + 'y = 2\n' * 100).encode()
     train, val = (np.fromfile(tmp_path / f'{s}.bin', dtype=np.uint16) for s in ('train', 'val'))
-    assert bytes(np.concatenate([train, val]).astype(np.uint8)) == expected  # sorted order, tests out
+    # sorted order, tests out
+    assert bytes(np.concatenate([train, val]).astype(np.uint8)) == expected
     assert len(val) == len(expected) // 10 and read_meta(tmp_path)['vocab_size'] == 256
 
 
@@ -32,19 +33,22 @@ def test_shakespeare_char_prepare(tmp_path):
     (tmp_path / 'input.txt').write_text(text)
     prepare(tmp_path, url='http://unreachable.invalid/')  # input.txt present: no download
     meta = read_meta(tmp_path)
-    ids = np.concatenate([np.fromfile(tmp_path / f'{s}.bin', dtype=np.uint16) for s in ('train', 'val')])
+    ids = np.concatenate([np.fromfile(tmp_path / f'{s}.bin', dtype=np.uint16)
+                          for s in ('train', 'val')])
     assert ''.join(meta['itos'][i] for i in ids) == text and meta['vocab_size'] == len(set(text))
 
 
 def byte_level_encoding():
     """A real tiktoken Encoding that needs no download: bytes as tokens, plus <|endoftext|>."""
-    return tiktoken.Encoding('bytes', pat_str=r"\S+|\s+", mergeable_ranks={bytes([i]): i for i in range(256)},
+    return tiktoken.Encoding('bytes', pat_str=r"\S+|\s+",
+                             mergeable_ranks={bytes([i]): i for i in range(256)},
                              special_tokens={'<|endoftext|>': 256})
 
 
 def test_tinystories_prepare(tmp_path):
     from data.tinystories.prepare import FILES, prepare
-    stories = {'train': ['Once upon a time.', 'The cat sat.\nIt was happy.', 'The end.'], 'val': ['Hi.']}
+    stories = {'train': ['Once upon a time.', 'The cat sat.\nIt was happy.', 'The end.'],
+               'val': ['Hi.']}
     for split, name in FILES.items():
         (tmp_path / name).write_text('\n<|endoftext|>\n'.join(stories[split]) + '\n')
     enc = byte_level_encoding()
@@ -84,7 +88,8 @@ def test_cifar10_prepare(tmp_path):
     with np.load(tmp_path / 'train.npz') as f:
         assert f['x'].shape == (35, 3, 32, 32)
         first = made['data_batch_1.bin'][0]
-        assert f['y'][0] == first[0] and np.array_equal(f['x'][0, 1], first[1 + 1024:1 + 2048].reshape(32, 32))
+        green = first[1 + 1024:1 + 2048].reshape(32, 32)  # a record: label, then 3 planes of pixels
+        assert f['y'][0] == first[0] and np.array_equal(f['x'][0, 1], green)
     assert read_meta(tmp_path)['n_classes'] == 10
 
 
@@ -101,7 +106,8 @@ def test_batches_are_a_function_of_the_iteration(text_dir):
     b = TextBatches(text_dir, block_size=16, batch_rows=8, seed=3)
     whole = a.train_chunk(5, 0, 8)
     parts = [b.train_chunk(5, c, 2) for c in range(4)]
-    assert torch.equal(whole[0], torch.cat([p[0] for p in parts])) and torch.equal(whole[1], torch.cat([p[1] for p in parts]))
+    assert torch.equal(whole[0], torch.cat([p[0] for p in parts]))
+    assert torch.equal(whole[1], torch.cat([p[1] for p in parts]))
     assert torch.equal(whole[1][:, :-1], whole[0][:, 1:])  # targets are the next tokens
     assert not torch.equal(a.train_chunk(6, 0, 8)[0], whole[0])
     assert torch.equal(a.eval_batch('val', 0, 4)[0], b.eval_batch('val', 0, 4)[0])

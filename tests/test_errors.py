@@ -50,7 +50,8 @@ def bad_dataset(kind, root):
     if kind == 'short':
         return make_dataset(root / kind, ok, ok[:20])
     if kind == 'odd_bytes':
-        return make_dataset(root / kind, None, ok, raw_train=np.asarray(ok, np.uint16).tobytes() + b'\x07')
+        odd = np.asarray(ok, np.uint16).tobytes() + b'\x07'
+        return make_dataset(root / kind, None, ok, raw_train=odd)
     if kind == 'big_ids':
         return make_dataset(root / kind, ok, ok, vocab_size=150)
     if kind == 'images_for_gpt':
@@ -63,28 +64,36 @@ def bad_dataset(kind, root):
 CASES = {
     'odd n_layer for the levels': (dict(n_layer=3), 'levels=2 needs level 2 = level 1 halved'),
     'odd n_head for the levels': (dict(n_head=3, n_embd=24), 'n_head=3 is odd'),
-    'too many levels for the depth': (dict(levels=3, up_steps='2,2,2', lr=1e-3, n_layer=2, n_head=8),
-                                      'level 3 = level 2 halved (1 layer, 4 heads, n_embd 16): depth coalescing '
-                                      'needs at least 2 layers: pass coalesce_depth=False'),
-    'a setting without its value': (dict(levels=None), '--levels needs a value: write --levels=VALUE'),
-    'n_embd not a multiple of n_head': (dict(n_embd=30), 'n_embd=30 must be a multiple of n_head=4'),
-    'batch not a multiple of block_size': (dict(batch_tokens=250), 'batch_tokens=250 is not a multiple'),
-    'batch not split by micro_batch': (dict(micro_batch=3), 'does not split into micro-batches of 3'),
-    'block_size longer than the data': (dict(block_size=100_000, batch_tokens=100_000, micro_batch=1),
+    'too many levels for the depth': (
+        dict(levels=3, up_steps='2,2,2', lr=1e-3, n_layer=2, n_head=8),
+        'level 3 = level 2 halved (1 layer, 4 heads, n_embd 16): depth coalescing needs at least 2 '
+        'layers: pass coalesce_depth=False'),
+    'a setting without its value': (dict(levels=None),
+                                    '--levels needs a value: write --levels=VALUE'),
+    'n_embd not a multiple of n_head': (dict(n_embd=30),
+                                        'n_embd=30 must be a multiple of n_head=4'),
+    'batch not a multiple of block_size': (dict(batch_tokens=250),
+                                           'batch_tokens=250 is not a multiple'),
+    'batch not split by micro_batch': (dict(micro_batch=3),
+                                       'does not split into micro-batches of 3'),
+    'block_size longer than the data': (dict(block_size=100_000, batch_tokens=100_000,
+                                             micro_batch=1),
                                         'too few for block_size 100000'),
     'unknown key': (dict(n_layers=4), "unknown key 'n_layers'"),
     'wrong type': (dict(n_layer=2.5), 'n_layer must be int'),
     'wrong type in a tuple': (dict(up_steps='4,x'), 'up_steps must be int'),
     'tuple of the wrong length': (dict(alpha='0.5,0.5'), 'alpha has 2 values for 2 levels'),
     'alpha outside [0, 1]': (dict(alpha=1.5), 'alpha must lie in [0, 1]'),
-    "the baseline's decay over all its steps": (dict(baseline_decay=1.0), 'baseline_decay must lie in [0, 1)'),
+    "the baseline's decay over all its steps": (dict(baseline_decay=1.0),
+                                                'baseline_decay must lie in [0, 1)'),
     'unknown model': (dict(model='resnet'), 'model must be one of gpt, bert, vit'),
     'unknown depth pairing': (dict(depth_pairing='zigzag'), 'depth_pairing must be one of'),
     'not a device': (dict(device='warp9'), "device 'warp9' is not a device name"),
     'missing dataset': (dict(dataset='/no/such/dataset'), "dataset '/no/such/dataset' not found"),
     'no steps': (dict(up_steps='0,3'), 'every entry of up_steps must be >= 1'),
     'negative steps': (dict(down_steps=-1), 'every entry of down_steps must be >= 0'),
-    'unknown small init': (dict(small_init='random'), "small_init must be one of ('coalesce', 'own')"),
+    'unknown small init': (dict(small_init='random'),
+                           "small_init must be one of ('coalesce', 'own')"),
     'unknown compile mode': (dict(compile_mode='fastest'), 'compile_mode must be one of'),
     'micro-batch of a level': (dict(micro_batch='4,3'), 'does not split into micro-batches of 3'),
 }
@@ -115,7 +124,8 @@ def test_mistyped_settings_get_a_hint(extra, message, tiny_corpus, tmp_path, cap
 
 @pytest.mark.parametrize('args, message', [
     (['--temperature=-1'], 'temperature must be >= 0'), (['--top_k=0'], 'top_k must be at least 1'),
-    (['--num_samples=0'], 'num_samples must be at least 1'), (['--level=0'], 'level must be at least 1'),
+    (['--num_samples=0'], 'num_samples must be at least 1'),
+    (['--level=0'], 'level must be at least 1'),
     (['--temprature=1'], "unknown key 'temprature' in --temprature=1; did you mean temperature?"),
 ])
 def test_impossible_sampling_is_refused(args, message, tmp_path, capsys):
@@ -137,7 +147,8 @@ def test_bad_dataset(kind, message, tmp_path, capsys):
     assert train.cli(tiny_args(folder, tmp_path / 'out')) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ') and err.count('\n') == 1 and message in err, err
-    assert snapshot(tmp_path / 'out') is None and snapshot(folder) == before  # the dataset is untouched too
+    # the dataset is untouched too
+    assert snapshot(tmp_path / 'out') is None and snapshot(folder) == before
 
 
 def test_batch_not_divisible_across_world_size(tiny_corpus, tmp_path, monkeypatch, capsys):
@@ -154,7 +165,8 @@ def test_batch_not_divisible_across_world_size(tiny_corpus, tmp_path, monkeypatc
 ])
 def test_resume_from_a_different_run(finished_run, tiny_corpus, args, message, capsys):
     before = snapshot(finished_run)
-    assert train.cli(tiny_args(tiny_corpus, finished_run, down_steps=2, up_steps='2,2') + args + ['--resume']) == 2
+    same = tiny_args(tiny_corpus, finished_run, down_steps=2, up_steps='2,2')
+    assert train.cli(same + args + ['--resume']) == 2
     assert message in capsys.readouterr().err
     assert snapshot(finished_run) == before
 
@@ -162,13 +174,15 @@ def test_resume_from_a_different_run(finished_run, tiny_corpus, args, message, c
 def test_out_dir_of_another_run_needs_overwrite(finished_run, tiny_corpus, tmp_path, capsys):
     before = snapshot(finished_run)
     assert train.cli(tiny_args(tiny_corpus, finished_run, n_layer=2)) == 2
-    assert 'holds another run\'s checkpoint: pass --resume to continue it, --overwrite' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds another run's checkpoint: pass --resume to continue it, --overwrite" in err
     assert snapshot(finished_run) == before
     copy = tmp_path / 'copy'
     copy.mkdir()
     for name, (_, _, data) in before.items():
         (copy / name).write_bytes(data)
-    assert train.cli(tiny_args(tiny_corpus, copy, n_layer=2, down_steps=2, up_steps='2,2') + ['--overwrite']) == 0
+    other = tiny_args(tiny_corpus, copy, n_layer=2, down_steps=2, up_steps='2,2')
+    assert train.cli(other + ['--overwrite']) == 0
     assert checkpoint.load(copy / 'ckpt.pt')['config']['n_layer'] == 2
 
 
@@ -192,7 +206,8 @@ def test_checkpoint_with_pickled_code_is_refused_unexecuted(tiny_corpus, tmp_pat
     before = snapshot(out)
     assert train.cli(tiny_args(tiny_corpus, out) + ['--resume']) == 2
     err = capsys.readouterr().err
-    assert 'holds objects other than tensors and plain data, refused unexecuted' in err and err.count('\n') == 1
+    assert 'holds objects other than tensors and plain data, refused unexecuted' in err
+    assert err.count('\n') == 1
     assert not marker.exists() and snapshot(out) == before
 
 
@@ -205,13 +220,16 @@ def test_corrupt_checkpoint_is_refused(finished_run, tiny_corpus, tmp_path, caps
 
 
 def test_command_line_exit_status_and_no_traceback(tiny_corpus, tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / 'train.py'), *tiny_args(tiny_corpus, tmp_path / 'o', n_layer=3)],
+    args = tiny_args(tiny_corpus, tmp_path / 'o', n_layer=3)
+    result = subprocess.run([sys.executable, str(ROOT / 'train.py'), *args],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and 'Traceback' not in result.stderr
-    assert result.stderr.startswith('error: levels=2 needs level 2') and result.stderr.count('\n') == 1
+    assert result.stderr.startswith('error: levels=2 needs level 2')
+    assert result.stderr.count('\n') == 1
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, tmp_path, monkeypatch, capsys):
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, tmp_path,
+                                                                  monkeypatch, capsys):
     original = step.accumulate_gradients
 
     def nan_at_iteration_12(runner, batches, iteration, *args):
@@ -221,7 +239,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, t
     out = tmp_path / 'out'
     assert train.cli(tiny_args(tiny_corpus, out, checkpoint_interval=5)) == 1
     err = capsys.readouterr().err
-    assert err.strip().splitlines()[-1].startswith('stopped: loss is nan at level 2 (bottom) step 6 (iteration 12)')
+    last = err.strip().splitlines()[-1]
+    assert last.startswith('stopped: loss is nan at level 2 (bottom) step 6 (iteration 12)')
     state = checkpoint.load(out / 'ckpt.pt')
     assert state['progress']['iter'] == 10  # the checkpoint before the bad step, untouched
     assert all(torch.isfinite(v).all() for v in state['model']['state'].values())
@@ -240,8 +259,8 @@ def test_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, p
     optimizer, watch = step.build_optimizer(model, cfg), cycle.watch
 
     def train_step(iteration):
-        step.train_step(model, optimizer, batches, iteration, 3e-3, micro_batch=4, env=env, grad_clip=1.0,
-                        watch=watch)
+        step.train_step(model, optimizer, batches, iteration, 3e-3, micro_batch=4, env=env,
+                        grad_clip=1.0, watch=watch)
     for i in range(3):
         train_step(i)
     weights = {k: v.clone() for k, v in model.state_dict().items()}
@@ -257,7 +276,8 @@ def test_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, p
     monkeypatch.setattr(step, 'accumulate_gradients', poisoned)
     train_step(3)
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
-    assert all(torch.equal(moments[p][s], t) for p, state in optimizer.state.items() for s, t in state.items())
+    assert all(torch.equal(moments[p][s], t)
+               for p, state in optimizer.state.items() for s, t in state.items())
     monkeypatch.undo()
     train_step(4)  # a good step after the bad one moves the weights again
     assert not all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
@@ -280,8 +300,10 @@ def test_failing_write_keeps_the_previous_checkpoint(tiny_corpus, tmp_path, monk
     monkeypatch.setattr(checkpoint.torch, 'save', disk_fills_on_the_fourth_checkpoint)
     assert train.cli(tiny_args(tiny_corpus, out, checkpoint_interval=5)) == 1
     err = capsys.readouterr().err
-    assert 'No space left on device' in err and 'the previous checkpoint there, if any, is intact' in err
+    assert 'No space left on device' in err
+    assert 'the previous checkpoint there, if any, is intact' in err
     monkeypatch.undo()
     state = checkpoint.load(out / 'ckpt.pt')
     assert state['progress']['iter'] == saves[2]  # the third, complete checkpoint
-    assert sorted(p.name for p in out.iterdir()) == ['ckpt.pt', 'config.json', 'log.jsonl', 'model_level1.pt']
+    assert sorted(p.name for p in out.iterdir()) == ['ckpt.pt', 'config.json', 'log.jsonl',
+                                                     'model_level1.pt']

@@ -31,8 +31,9 @@ def test_bf16_compiled_vcycle_trains_and_resumes(tiny_corpus, tmp_path):
     assert cycle.env.autocast_dtype == torch.bfloat16 and cycle.env.compile
     log = read_log(tmp_path / 'whole')
     assert log[-1]['val_loss'] < log[0]['val_loss'] - 0.5
-    killed = subprocess.run([sys.executable, str(ROOT / 'tests/killable_run.py'), 'step', '27', 'SIGKILL',
-                             *args(tmp_path / 'killed')], capture_output=True, text=True, timeout=300)
+    killed = subprocess.run([sys.executable, str(ROOT / 'tests/killable_run.py'), 'step', '27',
+                             'SIGKILL', *args(tmp_path / 'killed')], capture_output=True, text=True,
+                            timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     train.main(args(tmp_path / 'killed') + ['--resume'])
     resumed = read_log(tmp_path / 'killed')

@@ -19,19 +19,21 @@ def randomized(model):
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3 + (1.0 if 'ln' in name or 'layernorm' in name else 0.0))
+            around = 1.0 if 'ln' in name or 'layernorm' in name else 0.0  # LayerNorm gains: 1
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3 + around)
     return model.eval()
 
 
 def hf_gpt2(n_positions=16, vocab_size=61, **kw):
-    config = transformers.GPT2Config(n_embd=32, n_layer=4, n_head=4, n_positions=n_positions, vocab_size=vocab_size,
-                                     **kw)
+    config = transformers.GPT2Config(n_embd=32, n_layer=4, n_head=4, n_positions=n_positions,
+                                     vocab_size=vocab_size, **kw)
     return randomized(transformers.GPT2LMHeadModel(config))
 
 
 def hf_vit(image_size=16, num_labels=10, **kw):
-    config = transformers.ViTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128,
-                                    image_size=image_size, patch_size=4, num_labels=num_labels, **kw)
+    config = transformers.ViTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+                                    intermediate_size=128, image_size=image_size, patch_size=4,
+                                    num_labels=num_labels, **kw)
     return randomized(transformers.ViTForImageClassification(config))
 
 
@@ -52,7 +54,8 @@ def test_import_computes_transformers_logits(arch, tmp_path):
     for source in (tmp_path / 'hf', theirs):  # a folder, or the model itself
         ours = import_hf(source)
         assert logits_gap(ours, theirs, arch) <= 1e-5
-    assert (ours.config.gelu, ours.config.ln_eps) == (('tanh', 1e-5) if arch == 'gpt' else ('exact', 1e-12))
+    expected = ('tanh', 1e-5) if arch == 'gpt' else ('exact', 1e-12)
+    assert (ours.config.gelu, ours.config.ln_eps) == expected
 
 
 @pytest.mark.parametrize('arch', ['gpt', 'vit'])
@@ -65,7 +68,8 @@ def test_export_opens_with_from_pretrained(arch, tmp_path):
     assert logits_gap(ours, reopened, arch) <= 1e-5
     again = import_hf(tmp_path / 'exported')
     assert again.config == ours.config
-    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), ours.state_dict().values()))
+    assert all(torch.equal(a, b)
+               for a, b in zip(again.state_dict().values(), ours.state_dict().values()))
 
 
 def test_a_padded_gpt_exports_its_real_vocabulary(tmp_path):
@@ -78,22 +82,27 @@ def test_a_padded_gpt_exports_its_real_vocabulary(tmp_path):
     config = json.loads((tmp_path / 'exported' / 'config.json').read_text())
     assert config['vocab_size'] == 61 and config['bos_token_id'] == config['eos_token_id'] == 60
     reopened = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / 'exported').eval()
-    assert reopened.transformer.wte.weight.shape[0] == 61 and logits_gap(ours, reopened, 'gpt') <= 1e-5
+    assert reopened.transformer.wte.weight.shape[0] == 61
+    assert logits_gap(ours, reopened, 'gpt') <= 1e-5
 
 
 def test_a_model_trained_here_exports_exactly(tiny_corpus, tmp_path):
-    """A GPT with vcycle's own settings (exact GELU) goes out and back: transformers computes its logits."""
+    """A GPT with vcycle's own settings (exact GELU) goes out and back: transformers computes its
+    logits."""
     train.main(tiny_args(tiny_corpus, tmp_path / 'run', down_steps=2, up_steps='2,2'))
     from checkpoint import model_from_record
     ours = model_from_record(torch.load(tmp_path / 'run' / 'model_level1.pt'), 'cpu').eval()
     export_hf(ours, tmp_path / 'exported')
-    assert json.loads((tmp_path / 'exported' / 'config.json').read_text())['activation_function'] == 'gelu'
-    assert logits_gap(ours, transformers.GPT2LMHeadModel.from_pretrained(tmp_path / 'exported').eval(), 'gpt') <= 1e-5
+    config = json.loads((tmp_path / 'exported' / 'config.json').read_text())
+    assert config['activation_function'] == 'gelu'
+    reopened = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / 'exported').eval()
+    assert logits_gap(ours, reopened, 'gpt') <= 1e-5
 
 
 def test_bert_and_other_models_are_refused(tmp_path):
-    bert = transformers.BertForMaskedLM(transformers.BertConfig(hidden_size=32, num_hidden_layers=2,
-                                                                num_attention_heads=4, intermediate_size=128))
+    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=128)
+    bert = transformers.BertForMaskedLM(config)
     bert.save_pretrained(tmp_path / 'bert')
     with pytest.raises(HFError, match="transformers' BERT is post-LN"):
         import_hf(tmp_path / 'bert')
@@ -105,7 +114,8 @@ def test_bert_and_other_models_are_refused(tmp_path):
 
 
 def gpt_args(corpus, out, folder, **overrides):
-    args = dict(init_from=folder, n_layer=4, n_head=4, n_embd=32, block_size=16, batch_tokens=128, micro_batch=4)
+    args = dict(init_from=folder, n_layer=4, n_head=4, n_embd=32, block_size=16, batch_tokens=128,
+                micro_batch=4)
     args.update(overrides)
     return tiny_args(corpus, out, **args)
 
@@ -118,23 +128,28 @@ def test_init_from_trains_from_the_imported_weights(tiny_corpus, tmp_path):
     cfg = train.parse_args(gpt_args(tiny_corpus, tmp_path / 'check', tmp_path / 'hf'))
     batches, _ = train.build_data_and_model(cfg, train.setup_env(cfg))
     from step import evaluate
-    imported = evaluate(import_hf(tmp_path / 'hf', block_size=16), batches, cfg, train.setup_env(cfg))
+    model = import_hf(tmp_path / 'hf', block_size=16)
+    imported = evaluate(model, batches, cfg, train.setup_env(cfg))
     assert first['val_loss'] == pytest.approx(imported['val'], abs=1e-6)
     assert read_log(tmp_path / 'run')[-1]['val_loss'] < first['val_loss']
 
 
 def test_init_from_takes_the_shape_the_arguments_leave_unset(tiny_corpus, tmp_path):
-    """nanoGPT's init_from takes the model from the checkpoint: so does this, where nothing set it."""
+    """nanoGPT's init_from takes the model from the checkpoint: so does this, where nothing set
+    it."""
     hf_gpt2(vocab_size=300).save_pretrained(tmp_path / 'hf')  # 4 x 32, 4 heads
     args = [a for a in gpt_args(tiny_corpus, tmp_path / 'run', tmp_path / 'hf')
-            if not a.startswith(('--n_layer', '--n_head', '--n_embd'))] + ['--down_steps=2', '--up_steps=2,2']
+            if not a.startswith(('--n_layer', '--n_head', '--n_embd'))]
+    args += ['--down_steps=2', '--up_steps=2,2']
     cfg = train.parse_args(args)
-    assert (cfg.model, cfg.n_layer, cfg.n_head, cfg.n_embd) == ('gpt', 4, 4, 32)  # the defaults say 4 x 128
+    # the defaults say 4 x 128
+    assert (cfg.model, cfg.n_layer, cfg.n_head, cfg.n_embd) == ('gpt', 4, 4, 32)
     assert train.cli(args) == 0 and read_log(tmp_path / 'run')
 
 
 @pytest.mark.parametrize('overrides, message', [
-    (dict(n_layer=2), 'holds a different model than asked: pass --model=gpt --n_layer=4 --n_head=4 --n_embd=32'),
+    (dict(n_layer=2), 'holds a different model than asked: pass --model=gpt --n_layer=4 --n_head=4 '
+                      '--n_embd=32'),
     (dict(block_size=32), 'block_size=32 is longer than'),
     (dict(model='bert'), 'different model'),
 ])
@@ -165,7 +180,9 @@ def test_sample_from_an_imported_gpt2_says_how_to_get_the_encoding(tmp_path, cap
     hf_gpt2(vocab_size=300).save_pretrained(tmp_path / 'hf')
     monkeypatch.setenv('TIKTOKEN_CACHE_DIR', str(tmp_path / 'empty_cache'))
     import tiktoken.load
-    monkeypatch.setattr(tiktoken.load, 'read_file', lambda *a: (_ for _ in ()).throw(OSError('no network')))
+    def offline(*args):
+        raise OSError('no network')
+    monkeypatch.setattr(tiktoken.load, 'read_file', offline)
     assert sample.cli([f'--init_from={tmp_path / "hf"}']) == 2
     err = capsys.readouterr().err
     assert "tiktoken's gpt2 encoding" in err and 'TIKTOKEN_CACHE_DIR' in err

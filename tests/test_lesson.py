@@ -1,4 +1,5 @@
-"""lesson.ipynb: its code runs top to bottom (short), and it is committed with its outputs and pictures."""
+"""lesson.ipynb: its code runs top to bottom (short), and it is committed with its outputs and
+pictures."""
 import json
 import os
 import re
@@ -14,7 +15,8 @@ FULL_SCALE, TEST_SCALE = 'STEP_SCALE = 1.0', 'STEP_SCALE = 0.02'
 
 
 def code_cells():
-    return [''.join(c['source']) for c in json.loads(NOTEBOOK.read_text())['cells'] if c['cell_type'] == 'code']
+    cells = json.loads(NOTEBOOK.read_text())['cells']
+    return [''.join(c['source']) for c in cells if c['cell_type'] == 'code']
 
 
 def test_the_lesson_runs_top_to_bottom(tmp_path):
@@ -25,9 +27,10 @@ def test_the_lesson_runs_top_to_bottom(tmp_path):
     assert source.count(FULL_SCALE) == 1
     script = tmp_path / 'lesson.py'
     script.write_text(source.replace(FULL_SCALE, TEST_SCALE))
-    env = {**os.environ, 'MPLBACKEND': 'Agg', 'TMPDIR': str(tmp_path), 'PYTHONPATH': str(ROOT)}  # as in Jupyter
-    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    # as in Jupyter
+    env = {**os.environ, 'MPLBACKEND': 'Agg', 'TMPDIR': str(tmp_path), 'PYTHONPATH': str(ROOT)}
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'round trip' in result.stdout and 'width only' in result.stdout
 
@@ -38,7 +41,9 @@ def test_the_lesson_is_committed_with_its_outputs():
     assert counts == list(range(1, len(cells) + 1))  # run once, top to bottom
     outputs = [o for c in cells for o in c['outputs']]
     assert not [o for o in outputs if o['output_type'] == 'error']
-    assert sum('image/png' in o.get('data', {}) for o in outputs) >= 3  # the matrices, alpha, the V-cycle
+    # the matrices, alpha, the V-cycle
+    assert sum('image/png' in o.get('data', {}) for o in outputs) >= 3
     markdown = ''.join(''.join(c['source']) for c in json.loads(NOTEBOOK.read_text())['cells'])
     exercises = re.findall(r'^\*\*\d+\.\*\*', markdown.split('## 6. Exercises')[-1], flags=re.M)
-    assert exercises and markdown.count('<details>') == markdown.count('</details>') == len(exercises)  # each answered, hidden
+    assert exercises  # each answered, the answer hidden
+    assert markdown.count('<details>') == markdown.count('</details>') == len(exercises)

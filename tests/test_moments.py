@@ -8,7 +8,8 @@ import torch
 import checkpoint
 import train
 from coalesce import decoalesce, resize_state
-from conftest import ARCHS, MODES, RESIZES, assert_same_run, inputs, make, read_log, run_until, tiny_args, weights
+from conftest import (ARCHS, MODES, RESIZES, assert_same_run, inputs, make, max_abs_diff, read_log,
+                      run_until, tiny_args, weights)
 from moments import adam_moments, gradient_map, interpolate_moments, resize_moments
 
 
@@ -27,7 +28,8 @@ def gradients(model, arch, x):
 
 
 def width_only(model, shrink, tensors):
-    return gradient_map(model, tensors, width=True, depth=False, depth_pairing='stack', shrink=shrink)
+    return gradient_map(model, tensors, width=True, depth=False, depth_pairing='stack',
+                        shrink=shrink)
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -40,12 +42,12 @@ def test_gradient_maps_are_exact_for_width_decoalescing(arch):
     x = inputs(arch).double() if arch == 'vit' else inputs(arch)
     g, g_big = gradients(small, arch, x), gradients(big, arch, x)
     down, up = width_only(big, True, g_big), width_only(small, False, g)
-    assert max((down[k] - g[k]).abs().max().item() for k in g) <= 1e-12
-    assert max((up[k] - g_big[k]).abs().max().item() for k in g_big) <= 1e-12
+    assert max_abs_diff(down, g) <= 1e-12 and max_abs_diff(up, g_big) <= 1e-12
     assert max(t.abs().max().item() for t in g.values()) > 1e-2  # real gradients
     # a wrong map fails: the weights' own map (not its adjoint) does not carry gradients
-    weight_map = resize_state(small, g, width=True, depth=False, depth_pairing='stack', shrink=False)
-    assert max((weight_map[k] - g_big[k]).abs().max().item() for k in g_big) > 1e-3
+    weight_map = resize_state(small, g, width=True, depth=False, depth_pairing='stack',
+                              shrink=False)
+    assert max_abs_diff(weight_map, g_big) > 1e-3
 
 
 def random_moments(model, seed=0):
@@ -66,7 +68,8 @@ def test_moments_round_trip(arch, mode, pairing, copies):
     moments = random_moments(small)
     grown = resize_moments(small, moments, shrink=False, **resize)
     big = decoalesce(small, **resize)
-    assert {n: p.shape for n, p in big.named_parameters()} == {n: s['exp_avg'].shape for n, s in grown.items()}
+    assert ({n: p.shape for n, p in big.named_parameters()}
+            == {n: s['exp_avg'].shape for n, s in grown.items()})
     back = resize_moments(big, grown, shrink=True, **resize)
     for name, s in moments.items():
         for key in ('exp_avg', 'exp_avg_sq'):
@@ -81,7 +84,8 @@ def test_mapped_moments_are_what_the_grown_model_accumulates(arch):
     width-grown model accumulates over the same batches (lr 0 keeps both models where they are)."""
     small = make(arch, n_layer=2, n_head=2, n_embd=16).double().train()
     big = decoalesce(small, width=True, depth=False)
-    optimizers = [torch.optim.AdamW(m.parameters(), lr=0.0, betas=(0.9, 0.95)) for m in (small, big)]
+    optimizers = [torch.optim.AdamW(m.parameters(), lr=0.0, betas=(0.9, 0.95))
+                  for m in (small, big)]
     for step in range(4):
         x = inputs(arch, batch=2 + step)
         x = x.double() if arch == 'vit' else x
@@ -95,7 +99,8 @@ def test_mapped_moments_are_what_the_grown_model_accumulates(arch):
     for name, s in accumulated.items():
         for key in ('exp_avg', 'exp_avg_sq'):
             scale = s[key].abs().max().item()
-            assert (mapped[name][key] - s[key]).abs().max().item() <= 1e-12 * max(1.0, scale), (name, key)
+            gap = (mapped[name][key] - s[key]).abs().max().item()
+            assert gap <= 1e-12 * max(1.0, scale), (name, key)
         assert mapped[name]['step'] == s['step'] == 4
 
 
@@ -104,10 +109,12 @@ def test_interpolated_moments():
     a, b = random_moments(small, seed=0), random_moments(small, seed=1)
     for alpha, same in ((0.0, a), (1.0, b)):
         mixed = interpolate_moments(a, b, alpha)
-        assert all(torch.allclose(mixed[n][k], same[n][k], atol=1e-15) for n in a for k in ('exp_avg', 'exp_avg_sq'))
+        assert all(torch.allclose(mixed[n][k], same[n][k], atol=1e-15)
+                   for n in a for k in ('exp_avg', 'exp_avg_sq'))
     mixed = interpolate_moments(a, b, 0.25)
     name = 'blocks.0.attn.c_attn.weight'
-    assert torch.allclose(mixed[name]['exp_avg'], 0.75 * a[name]['exp_avg'] + 0.25 * b[name]['exp_avg'])
+    mean = 0.75 * a[name]['exp_avg'] + 0.25 * b[name]['exp_avg']
+    assert torch.allclose(mixed[name]['exp_avg'], mean)
     rms = 0.75 * a[name]['exp_avg_sq'].sqrt() + 0.25 * b[name]['exp_avg_sq'].sqrt()
     assert torch.allclose(mixed[name]['exp_avg_sq'], rms.square())
 
@@ -123,25 +130,29 @@ def test_carried_run_differs_from_a_fresh_optimizer_and_resumes_bitwise(tiny_cor
     fresh = tmp_path / 'fresh'
     assert train.cli(tiny_args(tiny_corpus, fresh, **dict(CARRY, carry_optimizer=False))) == 0
     for level in (1, 2):
-        a, b = weights(reference / f'model_level{level}.pt'), weights(fresh / f'model_level{level}.pt')
-        assert max((a[k] - b[k]).abs().max().item() for k in a) > 1e-4
+        a = weights(reference / f'model_level{level}.pt')
+        b = weights(fresh / f'model_level{level}.pt')
+        assert max_abs_diff(a, b) > 1e-4
     for at, stage in ((6, 0), (16, 1)):  # right after coalescing, right after interpolating
         out = tmp_path / f'killed{at}'
         args = tiny_args(tiny_corpus, out, **CARRY)
         killed = run_until('transition', at, 'SIGKILL', args)
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
         progress = checkpoint.load(out / 'ckpt.pt')['progress']
-        assert (progress['stage'], progress['iter']) == (stage, at)  # the end of the stage before the change
+        # the end of the stage before the change
+        assert (progress['stage'], progress['iter']) == (stage, at)
         assert train.cli(args + ['--resume']) == 0
         assert_same_run(out, reference)
 
 
 def test_carry_after_no_steps_down_starts_like_a_fresh_optimizer(tiny_corpus, tmp_path):
-    """Plain growth (0 steps down) has no Adam state to carry: the small model's stage trains exactly
+    """Plain growth (0 steps down) has no Adam state to carry: the small model's stage trains
+    exactly
     as with a fresh AdamW, and the grown model then starts from its moments (alpha 1)."""
     growth = dict(CARRY, down_steps=0, up_steps='8,10', alpha=1.0, small_init='own')
     for name, carry in (('carried', True), ('fresh', False)):
-        assert train.cli(tiny_args(tiny_corpus, tmp_path / name, **dict(growth, carry_optimizer=carry))) == 0
+        args = tiny_args(tiny_corpus, tmp_path / name, **dict(growth, carry_optimizer=carry))
+        assert train.cli(args) == 0
     carried, fresh = read_log(tmp_path / 'carried'), read_log(tmp_path / 'fresh')
     def small_model(log):
         return [(r['iter'], r['train_loss'], r['val_loss']) for r in log if r['level'] == 2]
@@ -150,5 +161,6 @@ def test_carry_after_no_steps_down_starts_like_a_fresh_optimizer(tiny_corpus, tm
 
 
 def test_carry_refuses_identity_copies(tiny_corpus, tmp_path, capsys):
-    assert train.cli(tiny_args(tiny_corpus, tmp_path / 'out', carry_optimizer=True, depth_copies='identity')) == 2
+    args = tiny_args(tiny_corpus, tmp_path / 'out', carry_optimizer=True, depth_copies='identity')
+    assert train.cli(args) == 2
     assert 'carry_optimizer needs depth_copies' in capsys.readouterr().err

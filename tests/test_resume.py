@@ -1,4 +1,5 @@
-"""Never lose a run: killed anywhere and resumed, a run ends bitwise where an uninterrupted one ends."""
+"""Never lose a run: killed anywhere and resumed, a run ends bitwise where an uninterrupted one
+ends."""
 import signal
 
 import pytest
@@ -35,16 +36,18 @@ def resume_counting_steps(args, monkeypatch):
     ('transition', 16),   # right after interpolating
     ('checkpoint', 10),   # in the middle of writing a checkpoint
 ])
-def test_sigkill_anywhere_then_resume_is_bitwise_identical(tiny_corpus, tmp_path, reference, where, at,
-                                                          monkeypatch):
+def test_sigkill_anywhere_then_resume_is_bitwise_identical(tiny_corpus, tmp_path, reference, where,
+                                                          at, monkeypatch):
     args = tiny_args(tiny_corpus, tmp_path, **SCHEDULE)
     killed = run_until(where, at, 'SIGKILL', args)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     saved_iter = checkpoint.load(tmp_path / 'ckpt.pt')['progress']['iter']
-    assert saved_iter == {3: 0, 12: 10, 21: 20, 6: 6, 16: 16, 10: 6}[at]  # the last checkpoint before the kill
+    # the last checkpoint before the kill
+    assert saved_iter == {3: 0, 12: 10, 21: 20, 6: 6, 16: 16, 10: 6}[at]
     if where == 'checkpoint':
         assert list(tmp_path.glob('.ckpt.pt.*.tmp'))  # the interrupted write's temporary file
-    assert resume_counting_steps(args, monkeypatch) == 24 - saved_iter  # continues, does not restart
+    # continues, does not restart
+    assert resume_counting_steps(args, monkeypatch) == 24 - saved_iter
     assert_same_run(tmp_path, reference)
     assert not list(tmp_path.glob('.*.tmp'))  # swept away by the next complete write
 
@@ -53,7 +56,8 @@ def test_killed_twice(tiny_corpus, tmp_path, reference):
     args = tiny_args(tiny_corpus, tmp_path, **SCHEDULE)
     assert run_until('step', 8, 'SIGKILL', args).returncode == -signal.SIGKILL
     assert run_until('step', 19, 'SIGKILL', args + ['--resume']).returncode == -signal.SIGKILL
-    assert train.cli(args + ['--resume', '--baseline_decay=0', '--baseline_lr=1e-3']) == 0  # the baseline's, not this run's
+    # the baseline's, not this run's
+    assert train.cli(args + ['--resume', '--baseline_decay=0', '--baseline_lr=1e-3']) == 0
     assert_same_run(tmp_path, reference)
 
 
@@ -65,6 +69,7 @@ def test_sigterm_and_sigint_checkpoint_and_exit_cleanly(tiny_corpus, tmp_path, r
     assert 'Traceback' not in stopped.stderr
     assert f'stopped: {signame} at level 2 bottom step 8: checkpoint written' in stopped.stderr
     progress = checkpoint.load(tmp_path / 'ckpt.pt')['progress']
-    assert (progress['stage'], progress['step'], progress['iter']) == (1, 8, 14)  # the step after the signal
+    # the step after the signal
+    assert (progress['stage'], progress['step'], progress['iter']) == (1, 8, 14)
     assert train.cli(args + ['--resume']) == 0
     assert_same_run(tmp_path, reference)

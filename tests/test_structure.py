@@ -58,31 +58,35 @@ def test_a_recipe_reads_its_base_and_has_one_parent_at_most(tmp_path):
     recipe(tmp_path, 'parent.py', "levels = 3\nlr = 1e-3\nalpha = 0.5\n")
     child = recipe(tmp_path, 'child.py', "base = 'parent.py'\nlr = 2e-3\n")
     cfg = train.parse_args([child, '--alpha=0.25'])
-    assert (cfg.levels, cfg.lr, cfg.alpha) == (3, (2e-3,) * 3, (0.25,) * 2)  # the base, the file, the arguments
+    # the base, the file, the arguments
+    assert (cfg.levels, cfg.lr, cfg.alpha) == (3, (2e-3,) * 3, (0.25,) * 2)
     grandchild = recipe(tmp_path, 'grandchild.py', "base = 'child.py'\n")
     with pytest.raises(commandline.ConfigError, match='a recipe has one parent at most'):
         train.parse_args([grandchild])
     with pytest.raises(commandline.ConfigError, match="has base 'nowhere.py', not found beside it"):
         train.parse_args([recipe(tmp_path, 'orphan.py', "base = 'nowhere.py'\n")])
-    for path in (ROOT / 'config').glob('*.py'):  # the project's own: each readable with its base alone
+    # the project's own: each readable with its base alone
+    for path in (ROOT / 'config').glob('*.py'):
         train.parse_args([str(path)])
 
 
 def test_one_value_serves_every_level_in_the_plan():
     """dataclasses.replace(cfg, alpha=(0.5,)) sets every change's alpha, as --alpha=0.5 does."""
-    cfg = train.parse_args(['--levels=3', '--up_steps=4,4,4', '--down_steps=2', '--lr=1e-3,2e-3,3e-3'])
+    argv = ['--levels=3', '--up_steps=4,4,4', '--down_steps=2', '--lr=1e-3,2e-3,3e-3']
+    cfg = train.parse_args(argv)
     stages = plan_stages(replace(cfg, alpha=(0.5,), lr=(1e-3,), micro_batch=(8, 4)))
     assert [s.change.alpha for s in stages[1:]] == [0.5] * 4
-    assert [(s.level, s.peak_lr, s.micro_batch) for s in stages] == [(1, 1e-3, 8), (2, 1e-3, 4), (3, 1e-3, 4),
-                                                                    (2, 1e-3, 4), (1, 1e-3, 8)]
-    assert plan_stages(replace(cfg, alpha=(0.5,))) == plan_stages(train.parse_args(
-        ['--levels=3', '--up_steps=4,4,4', '--down_steps=2', '--lr=1e-3,2e-3,3e-3', '--alpha=0.5']))
+    assert [(s.level, s.peak_lr, s.micro_batch) for s in stages] == [
+        (1, 1e-3, 8), (2, 1e-3, 4), (3, 1e-3, 4), (2, 1e-3, 4), (1, 1e-3, 8)]
+    given = train.parse_args(argv + ['--alpha=0.5'])
+    assert plan_stages(replace(cfg, alpha=(0.5,))) == plan_stages(given)
 
 
 def test_a_level_trained_by_hand_is_the_level_a_cycle_trains(tiny_corpus, tmp_path):
     """step.train_model through the plan's stage gives M_1's weights bit for bit as train.py's run
     of the same single level (evaluations, logging and checkpoints change nothing)."""
-    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path / 'run', levels=1, up_steps=12, lr=3e-3, warmup=3))
+    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path / 'run', levels=1, up_steps=12, lr=3e-3,
+                                     warmup=3))
     train.run(cfg)
     env = train.setup_env(cfg)
     batches, model = train.build_data_and_model(cfg, env)

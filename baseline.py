@@ -13,10 +13,15 @@ from schedule import PER_LEVEL
 BASELINE_SETTINGS = ('baseline_lr', 'baseline_decay')  # they shape a recipe's baseline, not its run
 
 
+def peak_lr(cfg):
+    """The baseline's peak lr: the recipe's baseline_lr, or (0) its level 1's."""
+    return cfg.baseline_lr or cfg.lr[0]
+
+
 def baseline_of(cfg, steps, out_dir, eval_interval=None):
     """cfg's baseline trained for `steps` steps into out_dir, a config of its own (levels = 1)."""
     level_1 = {name: getattr(cfg, name)[:1] for name in PER_LEVEL}  # level 1's own settings
-    level_1.update(up_steps=(steps,), lr=(cfg.baseline_lr or cfg.lr[0],))
+    level_1.update(up_steps=(steps,), lr=(peak_lr(cfg),))
     no_changes = {f.name: () for f in fields(cfg)
                   if typing.get_origin(f.type) is tuple and f.name not in PER_LEVEL}
     decay_steps = max(1, round(cfg.baseline_decay * steps)) if cfg.baseline_decay else 0
@@ -28,7 +33,7 @@ def baseline_of(cfg, steps, out_dir, eval_interval=None):
 def baseline_name(cfg):
     """The baseline's schedule in words: 'lr 0.0056' or 'lr 0.0056, decay over the last 20%'."""
     decay = f", decay over the last {cfg.baseline_decay:.0%}" if cfg.baseline_decay else ''
-    return f"lr {cfg.baseline_lr or cfg.lr[0]:g}" + decay
+    return f"lr {peak_lr(cfg):g}" + decay
 
 
 def baseline_folder(cfg, name):

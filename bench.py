@@ -43,7 +43,7 @@ import torch
 import commandline
 import report
 import train
-from baseline import baseline_folder, baseline_name, baseline_of
+from baseline import baseline_folder, baseline_name, baseline_of, peak_lr
 from commandline import ConfigError
 from pool import threads_per_run, train_all
 from schedule import plan_table, stage_costs, total_steps
@@ -339,7 +339,7 @@ def main(argv):
         arms = sweep_arms(arms, seeds, out, settings, results)
     cfg = arms[0][1]
     arms += ablations(cfg)  # after the sweep: each keeps the main V-cycle's learning rates
-    results.update(baseline_lr=baseline_of(cfg, 1, out).lr[0], baseline_decay=cfg.baseline_decay,
+    results.update(baseline_lr=peak_lr(cfg), baseline_decay=cfg.baseline_decay,
                    arm_lr={name: c.lr for name, c in arms})
     results['logs'], results['frontiers'] = run_bench(cfg, arms, seeds, out, settings)
     results = report.report(results, out)

@@ -21,8 +21,7 @@ from pathlib import Path
 import checkpoint
 import hf
 from data import DataError
-from step import NonFiniteLoss
-from vcycle import Interrupted
+from step import Interrupted, NonFiniteLoss
 
 
 class ConfigError(ValueError):

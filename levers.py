@@ -6,7 +6,7 @@ vcycle.py at one named seam, in one line. A level change (schedule.Change) says 
     how the copies' symmetry breaks  break_symmetry   not at all, or splits that keep the function
     how the return combines          return_to        interpolate (alpha), or correct (beta)
     what steps do besides updating   around_steps     ramp the new copies, dropout after the return
-Why each exists and what it did in the bench: ../shared/METHOD.md section 5, results/RESULTS.md.
+Why each exists: the README's "The way up and its levers"; what each did: results/RESULTS.md.
 """
 from contextlib import ExitStack, contextmanager
 
@@ -30,11 +30,11 @@ def small_model(model, change):
 
 
 def carry_optimizer(model, optimizer, change, kept_moments=None):
-    """What the next stage's AdamW starts from. The paper: a fresh AdamW, (None, None) here.
+    """What the next stage's AdamW starts from. The paper: a fresh AdamW, so (None, None).
     carry_optimizer (MSG, ICLR 2024, carries Adam's moments across growth; here they map through
-    the same operators as the weights, moments.py): (model's moments, to keep with a kept copy;
-    the moments mapped through the change for the next model, on the way up interpolated with the
-    kept copy's kept_moments as the weights are)."""
+    the same operators as the weights, moments.py): (model's own moments, which a kept copy keeps;
+    the moments the next model starts from: model's mapped through the change and, on the way
+    up, interpolated with the kept copy's kept_moments as the weights are)."""
     if not change.carry_optimizer:
         return None, None
     moments = adam_moments(model, optimizer)
@@ -61,8 +61,8 @@ def return_to(kept, grown, change):
     """M_l on the way up, from the kept M_l and the grown decoalesce(M_{l+1}). The paper:
     interpolate, (1 - alpha) kept + alpha grown. return_rule='correct': multigrid's coarse-grid
     correction, grown + beta (kept - D(C(kept))), which hands M_l what M_{l+1} learned and keeps
-    M_l's own fine detail instead of mixing back its stale coarse part (coalesce.correct; METHOD.md
-    section 5; Kopanicakova and Krause, arXiv 2107.07572)."""
+    M_l's own fine detail instead of mixing back its stale coarse part (coalesce.correct;
+    multilevel training as in Kopanicakova and Krause, arXiv 2107.07572)."""
     if change.return_rule == 'correct':
         return correct(kept, grown, change.beta, **change.resize)
     return interpolate(kept, grown, change.alpha)

@@ -41,6 +41,10 @@ class NonFiniteLoss(RuntimeError):
     """The loss became inf or NaN; the step was skipped and the last checkpoint left as it was."""
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived while training; a checkpoint was written."""
+
+
 def build_optimizer(model, cfg, hidden_lr_scale=1.0, device='cpu'):
     """A fresh AdamW for `model` with cfg's betas, weight decay on matrices only. With
     hidden_lr_scale (muP, the plan's Stage.hidden_lr_scale), the blocks' matrices are a group of

@@ -35,7 +35,8 @@ from checkpoint import model_from_record, model_record
 from coalesce import decoalesce, pair_cosine
 from moments import load_adam_moments
 from schedule import locate, plan_stages
-from step import NonFiniteLoss, NonFiniteWatch, build_optimizer, evaluate, stage_step
+from step import (Interrupted, NonFiniteLoss, NonFiniteWatch, build_optimizer, evaluate,
+                  stage_step)
 
 LOG_FIELDS = ('level', 'phase', 'stage', 'step', 'iter', 'tokens', 'flops', 'train_loss',
               'val_loss', 'lr', 'time_s', 'tokens_per_s')
@@ -55,10 +56,6 @@ class Progress:
     log_lines: int = 0
     kept: dict = field(default_factory=dict)  # level -> model_record of M_level kept going down,
                                               # with its Adam moments (or None) under 'moments'
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; a checkpoint was written."""
 
 
 class StopSignals:

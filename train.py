@@ -30,7 +30,8 @@ from commandline import ConfigError
 from data import (DataError, ImageBatches, TextBatches, dataset_folder, planned_meta,
                   prepare_builtin, read_meta)
 from model import MODELS
-from schedule import PER_LEVEL, level_configs, plan_table, stage_costs, total_steps, warmup_warnings
+from schedule import (PER_LEVEL, level_configs, need, plan_table, stage_costs, total_steps,
+                      warmup_warnings)
 from step import Env
 from vcycle import VCycle
 
@@ -145,31 +146,30 @@ def parse_args(argv):
 
 def check_config(cfg):
     """Checks that need no data and no device; the plan checks each level and level change."""
-    def need(ok, message):
-        if not ok:
-            raise ConfigError(message)
-    need(cfg.levels >= 1, f"levels must be at least 1, got {cfg.levels}")
-    need(cfg.model in MODELS, f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
-    need(cfg.init_from in ('scratch', 'resume') or Path(cfg.init_from).is_dir(),
-         f"init_from must be 'scratch', 'resume' or a Hugging Face model folder, got "
-         f"{cfg.init_from!r}")
-    need(cfg.dtype in ('auto', 'float32', 'bfloat16'),
-         f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
-    need(cfg.compile in ('auto', 'on', 'off'),
-         f"compile must be auto, on or off, got {cfg.compile!r}")
-    need(cfg.baseline_lr >= 0,
-         f"baseline_lr must be positive, or 0 for level 1's lr; got {cfg.baseline_lr}")
-    need(0 <= cfg.baseline_decay < 1, f"baseline_decay must lie in [0, 1) (0: cosine decay over "
-                                      f"every step after the warmup), got {cfg.baseline_decay}")
-    need(0 <= cfg.dropout < 1, f"dropout must lie in [0, 1), got {cfg.dropout}")
-    for name in ('n_layer', 'n_head', 'n_embd', 'block_size', 'patch_size', 'batch_tokens',
-                 'vocab_multiple', 'eval_interval', 'eval_iters', 'checkpoint_interval'):
-        need(getattr(cfg, name) >= 1, f"{name} must be at least 1, got {getattr(cfg, name)}")
-    need(cfg.n_embd % cfg.n_head == 0,
-         f"n_embd={cfg.n_embd} must be a multiple of n_head={cfg.n_head}")
-    shape = dict(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
-    try:  # the plan's stages and changes, and the shapes of the levels
-        level_configs(cfg, MODELS[cfg.model].CONFIG(**shape))
+    try:
+        need(cfg.levels >= 1, f"levels must be at least 1, got {cfg.levels}")
+        need(cfg.model in MODELS, f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
+        need(cfg.init_from in ('scratch', 'resume') or Path(cfg.init_from).is_dir(),
+             f"init_from must be 'scratch', 'resume' or a Hugging Face model folder, got "
+             f"{cfg.init_from!r}")
+        need(cfg.dtype in ('auto', 'float32', 'bfloat16'),
+             f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
+        need(cfg.compile in ('auto', 'on', 'off'),
+             f"compile must be auto, on or off, got {cfg.compile!r}")
+        need(cfg.baseline_lr >= 0,
+             f"baseline_lr must be positive, or 0 for level 1's lr; got {cfg.baseline_lr}")
+        need(0 <= cfg.baseline_decay < 1, f"baseline_decay must lie in [0, 1) (0: cosine decay "
+                                          f"over every step after the warmup), got "
+                                          f"{cfg.baseline_decay}")
+        need(0 <= cfg.dropout < 1, f"dropout must lie in [0, 1), got {cfg.dropout}")
+        for name in ('n_layer', 'n_head', 'n_embd', 'block_size', 'patch_size', 'batch_tokens',
+                     'vocab_multiple', 'eval_interval', 'eval_iters', 'checkpoint_interval'):
+            need(getattr(cfg, name) >= 1, f"{name} must be at least 1, got {getattr(cfg, name)}")
+        need(cfg.n_embd % cfg.n_head == 0,
+             f"n_embd={cfg.n_embd} must be a multiple of n_head={cfg.n_head}")
+        # the plan's stages and changes, and the shapes of the levels
+        level_configs(cfg, MODELS[cfg.model].CONFIG(n_layer=cfg.n_layer, n_head=cfg.n_head,
+                                                    n_embd=cfg.n_embd))
     except ValueError as e:
         raise ConfigError(str(e)) from None
 

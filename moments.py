@@ -83,12 +83,29 @@ def adam_moments(model, optimizer):
 
 def load_adam_moments(model, optimizer, moments):
     """Put moments (by parameter name, as adam_moments gives them) into a fresh AdamW of model, cast
-    to each parameter's dtype and device; the step count keeps its own (CPU, or the device when
-    fused)."""
+    to each parameter's dtype and device."""
     for name, p in model.named_parameters():
         state = moments[name]
-        fused = optimizer.defaults.get('fused')
-        step = state['step'].to(p.device if fused else state['step'].device)
-        optimizer.state[p] = {'step': step.float().clone(),
+        optimizer.state[p] = {'step': step_count(optimizer, p, state['step']),
                               'exp_avg': state['exp_avg'].to(p.device, p.dtype),
                               'exp_avg_sq': state['exp_avg_sq'].to(p.device, p.dtype)}
+
+
+def load_optimizer_state(optimizer, state):
+    """optimizer.load_state_dict(state) that keeps this optimizer's kernel (fused or not, as
+    step.build_optimizer chose for this device): a checkpoint written with the fused AdamW (CUDA,
+    CPU) resumes on a device without it (MPS, XPU), and back."""
+    kernel = {key: optimizer.defaults[key] for key in ('fused', 'foreach', 'capturable')}
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        group.update(kernel)
+        for p in group['params']:
+            if 'step' in optimizer.state.get(p, {}):
+                optimizer.state[p]['step'] = step_count(optimizer, p, optimizer.state[p]['step'])
+
+
+def step_count(optimizer, p, step):
+    """Adam's step count t for parameter p where optimizer's kernel keeps it: a float32 tensor on
+    p's device for the fused (or capturable) AdamW, on the host for the others."""
+    on_device = optimizer.defaults['fused'] or optimizer.defaults['capturable']
+    return step.to(p.device if on_device else 'cpu', torch.float32).clone()

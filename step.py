@@ -3,6 +3,7 @@ through, the evaluation, and a watch on non-finite losses that never makes a ste
 `train_model` trains any model through a stage in one call (the lesson trains M_2 so);
 vcycle.py's loop uses the same pieces and adds logging, checkpoints and signals.
 """
+import os
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -36,6 +37,31 @@ class Env:
             return nullcontext()
         return torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype)
 
+    @classmethod
+    def here(cls, device='auto', dtype='auto', compile='auto'):
+        """The Env of this process: the rank and world size torchrun sets; the device ('auto':
+        CUDA, then MPS, then the CPU; a rank's own GPU under DDP); bf16 autocast and torch.compile
+        on CUDA unless dtype and compile say otherwise. A ValueError for a device not here."""
+        world = int(os.environ.get('WORLD_SIZE', 1))
+        rank, local_rank = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
+        if device == 'auto':
+            mps = torch.backends.mps.is_available()
+            device = 'cuda' if torch.cuda.is_available() else 'mps' if mps else 'cpu'
+        if device == 'cuda' and world > 1:
+            device = f'cuda:{local_rank}'
+        try:
+            kind = torch.device(device).type
+        except RuntimeError:
+            raise ValueError(f"device {device!r} is not a device name: use auto, cpu, cuda, cuda:N "
+                             f"or mps") from None
+        if kind == 'cuda' and not torch.cuda.is_available():
+            raise ValueError("device is cuda but no CUDA GPU is available: use --device=cpu or "
+                             "auto")
+        bf16 = dtype == 'bfloat16' or (dtype == 'auto' and kind == 'cuda')
+        return cls(device=device, rank=rank, world=world, local_rank=local_rank,
+                   autocast_dtype=torch.bfloat16 if bf16 else None,
+                   compile=compile == 'on' or (compile == 'auto' and kind == 'cuda'))
+
 
 class NonFiniteLoss(RuntimeError):
     """The loss became inf or NaN; the step was skipped and the last checkpoint left as it was."""
@@ -45,11 +71,14 @@ class Interrupted(Exception):
     """SIGINT or SIGTERM arrived while training; a checkpoint was written."""
 
 
+FUSED_ADAMW_DEVICES = ('cuda', 'cpu')  # where PyTorch has AdamW's fused kernel
+
+
 def build_optimizer(model, cfg, hidden_lr_scale=1.0, device='cpu'):
     """A fresh AdamW for `model` with cfg's betas, weight decay on matrices only. With
     hidden_lr_scale (muP, the plan's Stage.hidden_lr_scale), the blocks' matrices are a group of
-    their own whose lr is the stage's times lr_scale (set_lr). Fused where PyTorch has the
-    kernel."""
+    their own whose lr is the stage's times lr_scale (set_lr). Fused as cfg.fused_adamw says
+    ('auto': on the devices that have the kernel, FUSED_ADAMW_DEVICES)."""
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     hidden = set()
     if hidden_lr_scale != 1:
@@ -60,8 +89,9 @@ def build_optimizer(model, cfg, hidden_lr_scale=1.0, device='cpu'):
     if hidden:
         groups.append({'params': [p for name, p in named if name in hidden],
                        'weight_decay': cfg.weight_decay, 'lr_scale': hidden_lr_scale})
-    return torch.optim.AdamW(groups, lr=0.0, betas=(cfg.beta1, cfg.beta2),
-                             fused=torch.device(device).type in ('cuda', 'cpu'))
+    fused = cfg.fused_adamw == 'on' or (cfg.fused_adamw == 'auto'
+                                        and torch.device(device).type in FUSED_ADAMW_DEVICES)
+    return torch.optim.AdamW(groups, lr=0.0, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 
 def set_lr(optimizer, lr):
@@ -129,17 +159,22 @@ def train_step(model, optimizer, batches, iteration, lr, *, micro_batch, env, gr
                runner=None, cuda_graphs=False):
     """One optimizer step on the global batch of `iteration`, queued without waiting for the
     device; runner is the module the passes run through (model, or its compiled or DDP wrapper). A
-    step whose loss (or, with clipping, gradient norm) is not finite changes nothing: the fused
-    AdamW skips it on the device (found_inf, as for a gradient scaler's overflow), and `watch`
-    keeps its iteration. Returns the mean loss, on the device."""
+    step whose loss (or, with clipping, gradient norm) is not finite changes nothing, and `watch`
+    keeps its iteration: a fused AdamW skips it on the device (found_inf, as for a gradient
+    scaler's overflow); without the fused kernel (MPS, XPU) the host reads the verdict and skips
+    the step, the one wait of such a step, as torch.amp.GradScaler does. Returns the mean loss, on
+    the device."""
     loss = accumulate_gradients(runner or model, batches, iteration, micro_batch, env, cuda_graphs)
     bad = ~torch.isfinite(loss)
     if grad_clip > 0:
         bad |= ~torch.isfinite(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
     watch.record(bad, loss, iteration)
-    optimizer.found_inf = bad.float()
     set_lr(optimizer, lr)
-    optimizer.step()
+    if optimizer.defaults['fused']:
+        optimizer.found_inf = bad.float()
+        optimizer.step()
+    elif not bad.item():
+        optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return loss
 

@@ -32,7 +32,7 @@ from data import (DataError, ImageBatches, TextBatches, dataset_folder, planned_
 from model import MODELS
 from schedule import (PER_LEVEL, level_configs, need, plan_table, stage_costs, total_steps,
                       warmup_warnings)
-from step import Env
+from step import Env, Interrupted
 from vcycle import VCycle
 
 
@@ -40,7 +40,9 @@ from vcycle import VCycle
 class Config:
     # run
     out_dir: str = 'out'            # where the run writes log.jsonl, model_level<l>.pt, ckpt.pt
-    init_from: str = 'scratch'      # 'scratch', 'resume' (--resume), or a Hugging Face model folder
+    init_from: str = 'scratch'      # 'scratch', 'resume' (--resume), 'auto' (resume this run's
+                                    # checkpoint if out_dir has one, else start), or a Hugging
+                                    # Face model folder
     overwrite: bool = False         # start afresh in an out_dir that holds another run
     seed: int = 1337                # fixes the initialization, data order and evaluation batches
     device: str = 'auto'            # 'auto': cuda, then mps, then cpu
@@ -109,15 +111,19 @@ class Config:
     beta1: float = 0.9              # AdamW's first-moment decay
     beta2: float = 0.95             # AdamW's second-moment decay
     grad_clip: float = 1.0          # clip the gradient's global norm to this (0: no clipping)
+    fused_adamw: str = 'auto'       # AdamW's fused kernel: 'auto' (where PyTorch has it: CUDA,
+                                    # CPU), 'on' or 'off'
     # evaluation and checkpoints
     eval_interval: int = 100        # evaluate (and log a line) every this many iterations
     eval_iters: int = 10            # micro-batches per split in each evaluation
     checkpoint_interval: int = 250  # write out_dir/ckpt.pt every this many iterations
 
 
+STARTS = ('scratch', 'resume', 'auto')  # init_from's values but a Hugging Face folder
 # the settings given per level (PER_LEVEL: k values) or per level change (the others: k - 1)
 TUPLES = [f.name for f in fields(Config) if typing.get_origin(f.type) is tuple]
-RESUMABLE_CHANGES = {'init_from', 'overwrite', 'device', 'compile', *BASELINE_SETTINGS}
+RESUMABLE_CHANGES = {'init_from', 'overwrite', 'device', 'compile', 'fused_adamw',
+                     *BASELINE_SETTINGS}
 
 
 def parse_args(argv):
@@ -127,7 +133,7 @@ def parse_args(argv):
     argv = ['--init_from=resume' if a == '--resume' else a for a in argv]
     values = commandline.read_settings(Config, argv)
     init_from = values.get('init_from', 'scratch')
-    if init_from not in ('scratch', 'resume') and Path(init_from).is_dir():
+    if init_from not in STARTS and Path(init_from).is_dir():
         kind, held = hf.folder_config(values['init_from'])
         shape = dict(model=kind, n_layer=held.n_layer, n_head=held.n_head, n_embd=held.n_embd)
         if kind == 'vit':
@@ -149,13 +155,18 @@ def check_config(cfg):
     try:
         need(cfg.levels >= 1, f"levels must be at least 1, got {cfg.levels}")
         need(cfg.model in MODELS, f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
-        need(cfg.init_from in ('scratch', 'resume') or Path(cfg.init_from).is_dir(),
-             f"init_from must be 'scratch', 'resume' or a Hugging Face model folder, got "
+        need(cfg.init_from in STARTS or Path(cfg.init_from).is_dir(),
+             f"init_from must be 'scratch', 'resume', 'auto' or a Hugging Face model folder, got "
              f"{cfg.init_from!r}")
+        need(not (cfg.init_from == 'auto' and cfg.overwrite),
+             "init_from='auto' continues this run where out_dir holds its checkpoint: it does not "
+             "go with --overwrite (use init_from='scratch' to start afresh)")
         need(cfg.dtype in ('auto', 'float32', 'bfloat16'),
              f"dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
         need(cfg.compile in ('auto', 'on', 'off'),
              f"compile must be auto, on or off, got {cfg.compile!r}")
+        need(cfg.fused_adamw in ('auto', 'on', 'off'),
+             f"fused_adamw must be auto, on or off, got {cfg.fused_adamw!r}")
         need(cfg.baseline_lr >= 0,
              f"baseline_lr must be positive, or 0 for level 1's lr; got {cfg.baseline_lr}")
         need(0 <= cfg.baseline_decay < 1, f"baseline_decay must lie in [0, 1) (0: cosine decay "
@@ -177,7 +188,7 @@ def check_config(cfg):
 def imported_model_config(cfg):
     """The model config of the Hugging Face folder cfg.init_from (None when not starting from one),
     checked against what cfg asks for, with cfg's block_size and dropout."""
-    if cfg.init_from in ('scratch', 'resume'):
+    if cfg.init_from in STARTS:
         return None
     kind, imported = hf.folder_config(cfg.init_from, cfg.block_size, cfg.dropout,
                                       cfg.vocab_multiple)
@@ -251,7 +262,7 @@ def build_data_and_model(cfg, env):
         mask_token_id = model_config.vocab_size - 1 if cfg.model == 'bert' else None
         batches = TextBatches(folder, cfg.block_size, rows, cfg.seed, pin, mask_token_id)
     torch.manual_seed(cfg.seed)
-    if cfg.init_from in ('scratch', 'resume'):
+    if cfg.init_from in STARTS:
         model = MODELS[cfg.model](model_config)
     else:
         model = hf.import_hf(cfg.init_from, block_size=cfg.block_size, dropout=cfg.dropout,
@@ -280,32 +291,23 @@ def check_out_dir(cfg):
     out = Path(cfg.out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out_dir {out} exists and is not a folder")
-    if cfg.init_from != 'resume' and (out / 'ckpt.pt').exists() and not cfg.overwrite:
+    if cfg.init_from not in ('resume', 'auto') and (out / 'ckpt.pt').exists() and not cfg.overwrite:
         raise ConfigError(f"{out} holds another run's checkpoint: pass --resume to continue it, "
                           f"--overwrite to replace it, or choose another --out_dir")
 
 
 def setup_env(cfg):
-    world = int(os.environ.get('WORLD_SIZE', 1))
-    rank, local_rank = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
-    device = cfg.device
-    if device == 'auto':
-        mps = torch.backends.mps.is_available()
-        device = 'cuda' if torch.cuda.is_available() else 'mps' if mps else 'cpu'
-    if device == 'cuda' and world > 1:
-        device = f'cuda:{local_rank}'
+    """Where cfg's run executes (step.Env.here), or a one-line ConfigError saying why not."""
+    restarts = int(os.environ.get('TORCHELASTIC_MAX_RESTARTS', 0))
+    if restarts and os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True':
+        raise ConfigError("torchrun --max-restarts needs TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in "
+                          "its environment and --rdzv-backend=c10d (or --standalone): in the "
+                          "store torchrun shares, a restarted rank can read the old ranks' "
+                          "addresses and hang (pytorch/pytorch#135712)")
     try:
-        torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"device {device!r} is not a device name: use auto, cpu, cuda, cuda:N or "
-                          f"mps")
-    kind = torch.device(device).type
-    if kind == 'cuda' and not torch.cuda.is_available():
-        raise ConfigError("device is cuda but no CUDA GPU is available: use --device=cpu or auto")
-    bf16 = cfg.dtype == 'bfloat16' or (cfg.dtype == 'auto' and kind == 'cuda')
-    return Env(device=device, rank=rank, world=world, local_rank=local_rank,
-               autocast_dtype=torch.bfloat16 if bf16 else None,
-               compile=cfg.compile == 'on' or (cfg.compile == 'auto' and kind == 'cuda'))
+        return Env.here(cfg.device, cfg.dtype, cfg.compile)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def checked_request(cfg):
@@ -315,7 +317,11 @@ def checked_request(cfg):
     check_config(cfg)
     env = setup_env(cfg)
     check_out_dir(cfg)
-    resume = load_resume_state(cfg) if cfg.init_from == 'resume' else None
+    # 'auto' resumes where this run's checkpoint exists: a restarted worker (torchrun
+    # --max-restarts) rejoins where the run stopped
+    resuming = cfg.init_from == 'resume' or (cfg.init_from == 'auto'
+                                             and (Path(cfg.out_dir) / 'ckpt.pt').exists())
+    resume = load_resume_state(cfg) if resuming else None
     return env, model_config_of(cfg, planned_meta(cfg.dataset), env.world)[0], resume
 
 
@@ -331,7 +337,7 @@ def run(cfg):
             torch.cuda.set_device(env.device)
     out = Path(cfg.out_dir)
     if env.master:
-        if cfg.init_from != 'resume' and cfg.overwrite:
+        if resume is None:  # a new run: no other run's checkpoint (overwrite) or orphaned log
             for name in ('ckpt.pt', 'log.jsonl'):
                 (out / name).unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
@@ -342,12 +348,19 @@ def run(cfg):
     for warning in warmup_warnings(cfg) if env.master else ():
         print(warning)
     cycle = VCycle(cfg, model, batches, env, resume=resume)
+    together = False  # whether every rank ended the run at the same point
     try:
         cycle.run()
+        together = True
+    except Interrupted:
+        together = True
+        raise
     except checkpoint.CheckpointError as e:
         raise commandline.RunStopped(str(e)) from e
     finally:
         if env.ddp:
+            if together:  # no rank leaves while another still reads its last message
+                torch.distributed.barrier()
             torch.distributed.destroy_process_group()
     return cycle
 
@@ -414,5 +427,17 @@ def cli(argv):
     return commandline.command(argv, main, help)
 
 
+def exit_process(status):
+    """End the process with `status`. A DDP rank ends at once, without Python's shutdown: DDP
+    keeps a reference to its process group that it never gives back (torch 2.13), so gloo's
+    threads outlive destroy_process_group, and one that lets go of a collective's tensor while
+    the interpreter shuts down aborts the process (once in about 50 two-rank runs on a busy CPU)."""
+    if int(os.environ.get('WORLD_SIZE', 1)) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == '__main__':
-    sys.exit(cli(sys.argv[1:]))
+    exit_process(cli(sys.argv[1:]))

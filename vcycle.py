@@ -33,7 +33,7 @@ import checkpoint
 import levers
 from checkpoint import model_from_record, model_record
 from coalesce import decoalesce, pair_cosine
-from moments import load_adam_moments
+from moments import load_adam_moments, load_optimizer_state
 from schedule import locate, plan_stages
 from step import (Interrupted, NonFiniteLoss, NonFiniteWatch, build_optimizer, evaluate,
                   stage_step)
@@ -43,6 +43,7 @@ LOG_FIELDS = ('level', 'phase', 'stage', 'step', 'iter', 'tokens', 'flops', 'tra
 ACCURACY_FIELDS = ('train_acc', 'val_acc')  # logged too by the models that report accuracy
 DIAGNOSTIC_STEPS = (10, 50)  # a stage after a level change also logs these: how fast it recovers
 PAIR_FIELD = 'pair_cosine'   # ... and after growing width, how far the features' copies moved apart
+SIGNAL_INTERVAL = 25  # with DDP, the ranks ask each other for a signal every this many iterations
 
 
 @dataclass
@@ -59,8 +60,9 @@ class Progress:
 
 
 class StopSignals:
-    """SIGINT and SIGTERM while a run trains: each only notes its name, and the loop stops at its
-    next step with a checkpoint, on every DDP rank at the same step."""
+    """SIGINT and SIGTERM while a run trains: each only notes its name, and the loop stops with a
+    checkpoint at its next step, or with DDP at the next multiple of SIGNAL_INTERVAL iterations,
+    every rank at the same one."""
 
     def __init__(self, env):
         self.env, self.name = env, None
@@ -77,10 +79,14 @@ class StopSignals:
     def note(self, signum, frame):
         self.name = signal.Signals(signum).name
 
-    def arrived(self):
-        """Whether a signal arrived, here or (with DDP) on any rank."""
+    def arrived(self, iteration):
+        """Whether a signal arrived, here or (with DDP) on any rank. Asking the other ranks is an
+        all-reduce read on the host, so with DDP only every SIGNAL_INTERVAL iterations, when every
+        rank asks at once: the steps between queue on the device without waiting."""
         if not self.env.ddp:
             return self.name is not None
+        if iteration % SIGNAL_INTERVAL:
+            return False
         flag = torch.tensor(float(self.name is not None), device=self.env.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return flag.item() > 0
@@ -177,7 +183,7 @@ class VCycle:
         cfg, env, p = self.cfg, self.env, self.progress
         self.optimizer = build_optimizer(self.model, cfg, stage.hidden_lr_scale, env.device)
         if self.resumed_optimizer is not None:  # the checkpoint's, for the stage it resumes
-            self.optimizer.load_state_dict(self.resumed_optimizer)
+            load_optimizer_state(self.optimizer, self.resumed_optimizer)
         elif self.carried is not None:          # carry_optimizer: moments through the level change
             load_adam_moments(self.model, self.optimizer, self.carried)
         self.resumed_optimizer = self.carried = None
@@ -192,7 +198,7 @@ class VCycle:
                     self.log(stage, stage.lr_at(p.step))
                 if p.iter % cfg.checkpoint_interval == 0 and (p.stage, p.step) != self.resumed_at:
                     self.save_checkpoint()
-                if self.signals.arrived():
+                if self.signals.arrived(p.iter):
                     self.save_checkpoint()
                     raise Interrupted(f"{self.signals.name or 'a signal'} at level {stage.level} "
                                       f"{stage.phase} step {p.step}: checkpoint written, continue "

@@ -3,7 +3,9 @@
     python tests/killable_run.py WHERE ITER SIGNAL train.py-arguments...
 WHERE: 'step' (before the optimizer step of iteration ITER), 'transition' (right after the level
 change that happens at iteration ITER, before anything is saved) or 'checkpoint' (while writing the
-checkpoint of iteration ITER: after the temporary file, before the rename).
+checkpoint of iteration ITER: after the temporary file, before the rename). Under torchrun only
+the rank KILL_RANK (an environment variable, 0 by default) is hit, and only in the first attempt
+(a worker restarted by --max-restarts runs on).
 """
 import os
 import signal
@@ -21,7 +23,9 @@ state = {'cycle': None}
 
 
 def hit():
-    os.kill(os.getpid(), getattr(signal, signame))
+    first_attempt = os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') == '0'
+    if os.environ.get('RANK', '0') == os.environ.get('KILL_RANK', '0') and first_attempt:
+        os.kill(os.getpid(), getattr(signal, signame))
 
 
 def after(name):
@@ -58,4 +62,4 @@ elif where == 'checkpoint':
             hit()
         return real_replace(src, dst)
     checkpoint.os.replace = replace
-sys.exit(train.cli(argv))
+train.exit_process(train.cli(argv))

@@ -4,6 +4,7 @@ import errno
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -228,8 +229,9 @@ def test_command_line_exit_status_and_no_traceback(tiny_corpus, tmp_path):
     assert result.stderr.count('\n') == 1
 
 
+@pytest.mark.parametrize('fused_adamw', ['on', 'off'])
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, tmp_path,
-                                                                  monkeypatch, capsys):
+                                                                  monkeypatch, capsys, fused_adamw):
     original = step.accumulate_gradients
 
     def nan_at_iteration_12(runner, batches, iteration, *args):
@@ -237,7 +239,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, t
         return torch.full_like(loss, float('nan')) if iteration == 12 else loss
     monkeypatch.setattr(step, 'accumulate_gradients', nan_at_iteration_12)
     out = tmp_path / 'out'
-    assert train.cli(tiny_args(tiny_corpus, out, checkpoint_interval=5)) == 1
+    assert train.cli(tiny_args(tiny_corpus, out, checkpoint_interval=5,
+                               fused_adamw=fused_adamw)) == 1
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
     assert last.startswith('stopped: loss is nan at level 2 (bottom) step 6 (iteration 12)')
@@ -246,17 +249,22 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_corpus, t
     assert all(torch.isfinite(v).all() for v in state['model']['state'].values())
 
 
+@pytest.mark.parametrize('fused_adamw', ['on', 'off'])
 @pytest.mark.parametrize('poison', ['loss', 'gradient'])
-def test_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, poison):
-    """The step is queued without waiting for the device: the fused AdamW skips it (found_inf), so
-    the weights and the optimizer's state stay bitwise as they were; the next check stops the run
-    naming the first bad iteration. A finite loss with an infinite gradient (caught by the clipping
-    norm) is skipped the same way."""
-    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=1, up_steps=8, lr=3e-3))
+def test_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, poison,
+                                           fused_adamw):
+    """The weights and the optimizer's state stay bitwise as they were, and the next check stops
+    the run naming the first bad iteration: the fused AdamW skips the step on the device
+    (found_inf), so it is queued without waiting; without the fused kernel (MPS, XPU: forced off
+    here) the host reads the verdict and skips it. A finite loss with an infinite gradient (caught
+    by the clipping norm) is skipped the same way."""
+    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=1, up_steps=8, lr=3e-3,
+                                     fused_adamw=fused_adamw))
     env = train.setup_env(cfg)
     batches, model = train.build_data_and_model(cfg, env)
     cycle = vcycle.VCycle(cfg, model, batches, env)
     optimizer, watch = step.build_optimizer(model, cfg), cycle.watch
+    assert optimizer.defaults['fused'] is (fused_adamw == 'on')
 
     def train_step(iteration):
         step.train_step(model, optimizer, batches, iteration, 3e-3, micro_batch=4, env=env,
@@ -284,6 +292,19 @@ def test_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, p
     assert watch.first()[0] == 3  # the first bad iteration, kept on the device
     with pytest.raises(step.NonFiniteLoss, match=r'at level 1 \(bottom\) step 3 \(iteration 3\)'):
         cycle.check_finite()
+
+
+def test_adamw_is_fused_where_pytorch_has_the_kernel(tiny_corpus, tmp_path):
+    """fused_adamw='auto' fuses on CUDA and the CPU, not on MPS or XPU (where PyTorch's fused
+    AdamW would raise), and 'on' or 'off' decide alone."""
+    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path))
+    model = torch.nn.Linear(2, 2)
+    fused = {device: step.build_optimizer(model, cfg, device=device).defaults['fused']
+             for device in ('cuda', 'cuda:1', 'cpu', 'mps', 'xpu')}
+    assert fused == {'cuda': True, 'cuda:1': True, 'cpu': True, 'mps': False, 'xpu': False}
+    for setting in ('on', 'off'):
+        optimizer = step.build_optimizer(model, replace(cfg, fused_adamw=setting), device='mps')
+        assert optimizer.defaults['fused'] is (setting == 'on')
 
 
 def test_failing_write_keeps_the_previous_checkpoint(tiny_corpus, tmp_path, monkeypatch, capsys):

@@ -6,7 +6,7 @@ import pytest
 
 import checkpoint
 import train
-from conftest import assert_same_run, run_until, tiny_args
+from conftest import assert_same_run, read_log, run_until, tiny_args
 
 # stages: level 1 down iterations 0-5, level 2 bottom 6-15, level 1 up 16-23; checkpoints every 5
 SCHEDULE = dict(down_steps=6, up_steps='8,10', checkpoint_interval=5)
@@ -16,6 +16,14 @@ SCHEDULE = dict(down_steps=6, up_steps='8,10', checkpoint_interval=5)
 def reference(tiny_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp('uninterrupted')
     assert train.cli(tiny_args(tiny_corpus, out, **SCHEDULE)) == 0
+    return out
+
+
+@pytest.fixture(scope='module')
+def reference_unfused(tiny_corpus, tmp_path_factory):
+    """The reference run with AdamW's plain (not fused) kernel, as on MPS or XPU."""
+    out = tmp_path_factory.mktemp('uninterrupted_unfused')
+    assert train.cli(tiny_args(tiny_corpus, out, **SCHEDULE, fused_adamw='off')) == 0
     return out
 
 
@@ -73,3 +81,36 @@ def test_sigterm_and_sigint_checkpoint_and_exit_cleanly(tiny_corpus, tmp_path, r
     assert (progress['stage'], progress['step'], progress['iter']) == (1, 8, 14)
     assert train.cli(args + ['--resume']) == 0
     assert_same_run(tmp_path, reference)
+
+
+@pytest.mark.parametrize('where, at, signame', [('step', 12, 'SIGKILL'),
+                                                ('transition', 16, 'SIGKILL'),
+                                                ('step', 13, 'SIGTERM')])
+def test_resume_without_the_fused_adamw_is_bitwise_identical(tiny_corpus, tmp_path,
+                                                             reference_unfused, where, at,
+                                                             signame):
+    """Where PyTorch has no fused AdamW (MPS, XPU; forced off here), a run killed or stopped and
+    resumed also ends bitwise as the uninterrupted one, and stays unfused."""
+    args = tiny_args(tiny_corpus, tmp_path, **SCHEDULE, fused_adamw='off')
+    run_until(where, at, signame, args)
+    state = checkpoint.load(tmp_path / 'ckpt.pt')
+    assert not state['optimizer']['param_groups'][0]['fused']
+    assert train.cli(args + ['--resume']) == 0
+    assert_same_run(tmp_path, reference_unfused)
+
+
+@pytest.mark.parametrize('written, resumed', [('on', 'off'), ('off', 'on')])
+def test_a_checkpoint_resumes_with_the_other_adamw_kernel(tiny_corpus, tmp_path, reference,
+                                                          written, resumed):
+    """A checkpoint written where AdamW is fused (CUDA, CPU) resumes where it is not (MPS, XPU),
+    and back: the resumed AdamW keeps its own kernel, and the run ends where the uninterrupted
+    one does, to the two kernels' rounding."""
+    args = tiny_args(tiny_corpus, tmp_path, **SCHEDULE)
+    # stopped in the last stage, whose AdamW is then the checkpoint's
+    assert run_until('step', 19, 'SIGTERM', args + [f'--fused_adamw={written}']).returncode == 0
+    assert train.cli(args + ['--resume', f'--fused_adamw={resumed}']) == 0
+    groups = checkpoint.load(tmp_path / 'ckpt.pt')['optimizer']['param_groups']
+    assert all(group['fused'] is (resumed == 'on') for group in groups)
+    final, expected = read_log(tmp_path)[-1], read_log(reference)[-1]
+    assert final['iter'] == expected['iter']
+    assert abs(final['val_loss'] - expected['val_loss']) < 1e-3

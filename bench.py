@@ -170,7 +170,7 @@ def frontier_budgets(cfg):
     """The frontier's first budgets, in steps, beside the reference's: FRONTIER_FRACTIONS of the
     main V-cycle's planned FLOPs, then FRONTIER_GROWTH times the largest until there are
     FRONTIER_MIN_BUDGETS with the reference."""
-    costs, plain = stage_costs(cfg, train.checked_request(cfg)[1])
+    costs, plain = stage_costs(cfg, train.checked_request(cfg, plan=True)[1])
     per_step, reference = plain / total_steps(cfg), total_steps(cfg)
     budgets = [round(f * sum(flops for *_, flops in costs) / per_step) for f in FRONTIER_FRACTIONS]
     while len(budgets) + 1 < FRONTIER_MIN_BUDGETS:
@@ -273,7 +273,7 @@ def sweep_arms(arms, seeds, out, settings, results):
 def print_plan(cfg, arms, seeds, out):
     """What the bench would train at each seed: every arm's stages and FLOPs, the frontier's
     budgets, and the total; nothing is trained or written. Returns the total FLOPs."""
-    model_config = train.checked_request(cfg)[1]
+    model_config = train.checked_request(cfg, plan=True)[1]
     reference = baseline_of(cfg, total_steps(cfg), out)
     total = 0
     for name, c in [(f'reference baseline, {baseline_name(cfg)}', reference)] + arms:

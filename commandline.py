@@ -11,6 +11,7 @@ written, its meaning from the comment beside it.
 import ast
 import difflib
 import inspect
+import json
 import re
 import sys
 import textwrap
@@ -62,7 +63,9 @@ def checked(cls, key, value, where):
     nearest known one."""
     kinds = {f.name: f.type for f in fields(cls)}
     if key not in kinds:
-        near = difflib.get_close_matches(key, kinds, n=1, cutoff=0.6)
+        lowered = key.lower().replace('-', '_')  # --LR, --n-layer
+        near = [lowered] if lowered in kinds else difflib.get_close_matches(lowered, kinds, n=1,
+                                                                             cutoff=0.6)
         hint = f"did you mean {near[0]}?" if near else f"known keys: {', '.join(kinds)}"
         raise ConfigError(f"unknown key {key!r} in {where}; {hint} (--help lists every setting)")
     return coerce(key, value, kinds[key])
@@ -90,8 +93,9 @@ def read_settings(cls, argv, files=True):
                 raise ConfigError(f"unexpected argument {arg!r}: did you mean --{arg}? (settings "
                                   f"are --key=value)")
             if not path.is_file():
-                raise ConfigError(f"config file {arg} not found (arguments are a config file and "
-                                  f"--key=value)")
+                hint = f"did you mean {arg}.py?" if path.with_suffix('.py').is_file() else \
+                    "arguments are a config file and --key=value"
+                raise ConfigError(f"config file {arg} not found ({hint})")
             values.update(config_file(cls, path))
         else:
             hint = f"did you mean --{arg}? " if '=' in arg else ''
@@ -101,9 +105,13 @@ def read_settings(cls, argv, files=True):
 
 
 def config_file(cls, path, child=None):
-    """{key: value} of a config file: a Python file whose top-level names are settings. One of them
-    may be `base`, the name of another config file beside it whose settings this one starts from
-    and changes; a base has no base of its own, so every recipe reads with at most one other."""
+    """{key: value} of a config file: a Python file whose top-level names are settings, or a run's
+    config.json. One of a Python file's names may be `base`, the name of another config file beside
+    it whose settings this one starts from and changes; a base has no base of its own, so every
+    recipe reads with at most one other."""
+    if path.suffix == '.json':
+        return {key: checked(cls, key, value, str(path))
+                for key, value in json.loads(path.read_text()).items()}
     scope = {}
     exec(path.read_text(), scope)
     values = {}

@@ -116,7 +116,8 @@ def kind_of(hf_config):
                 raise HFError(f"a {architectures[0]} has no classification head: save a "
                               f"ViTForImageClassification")
             return kind
-    raise HFError(f"model_type {model_type!r} is not supported: GPT-2 ('gpt2') and ViT ('vit') are")
+    raise HFError(f"model_type {model_type!r} is not supported: vcycle imports GPT-2 ('gpt2') and "
+                  f"ViT ('vit') folders only")
 
 
 def config_from_hf(kind, hf_config):

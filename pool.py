@@ -12,7 +12,7 @@ from pathlib import Path
 import train
 from baseline import BASELINE_SETTINGS
 from commandline import RunStopped
-from schedule import total_steps
+from schedule import stage_costs, total_steps
 
 ROOT = Path(__file__).resolve().parent
 
@@ -50,10 +50,15 @@ def train_all(runs, jobs=1, threads=0):
               + (' (finished before: read, not trained)' if logs[key] else ''), flush=True)
         if logs[key] is None:
             pending.append((key, cfg))
+    progress = Progress([cfg for _, cfg in pending])
+
+    def finished(key, cfg):
+        logs[key] = finished_log(cfg)
+        print(progress.line(cfg), flush=True)
     if jobs == 1:
         for key, cfg in pending:
             train.run(cfg)
-            logs[key] = finished_log(cfg)
+            finished(key, cfg)
         return logs
     threads = threads_per_run(jobs, threads)
     running = []
@@ -75,5 +80,34 @@ def train_all(runs, jobs=1, threads=0):
                     other.terminate()
                 raise RunStopped(f"the run in {cfg.out_dir} failed (exit status "
                                  f"{process.returncode}): see {Path(cfg.out_dir) / 'train.log'}")
-            logs[key] = finished_log(cfg)
+            finished(key, cfg)
     return logs
+
+
+class Progress:
+    """How far a set of runs has come: runs done and left, and the time to go, estimated from the
+    FLOPs trained so far (the runs' planned FLOPs, stage_costs)."""
+
+    def __init__(self, cfgs):
+        self.flops = {cfg.out_dir: planned_flops(cfg) for cfg in cfgs}
+        self.done, self.start = [], time.perf_counter()
+
+    def line(self, cfg):
+        """The line to print when the run of cfg has finished."""
+        self.done.append(cfg.out_dir)
+        elapsed = time.perf_counter() - self.start
+        share = sum(self.flops[d] for d in self.done) / sum(self.flops.values())
+        left = len(self.flops) - len(self.done)
+        to_go = f", about {minutes(elapsed * (1 - share) / share)} to go" if left else ''
+        return (f"--- trained {len(self.done)} of {len(self.flops)} runs ({cfg.out_dir}), {left} "
+                f"left; {minutes(elapsed)} so far{to_go}")
+
+
+def planned_flops(cfg):
+    """The FLOPs a run of cfg trains, as its plan counts them."""
+    costs, _ = stage_costs(cfg, train.checked_request(cfg, plan=True)[1])
+    return sum(flops for *_, flops in costs)
+
+
+def minutes(seconds):
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"

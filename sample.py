@@ -18,6 +18,7 @@ from checkpoint import model_from_record
 from commandline import ConfigError
 from data import dataset_path, read_meta
 from model import GPT
+from step import Env
 
 
 def codec(meta):
@@ -49,7 +50,7 @@ class Settings:
     temperature: float = 0.8        # softmax temperature; 0 means greedy
     top_k: int = 50                 # sample among the top_k most likely tokens
     seed: int = 1337                # fixes the sampling
-    device: str = 'auto'            # 'auto': cuda if available, else cpu
+    device: str = 'auto'            # 'auto': cuda, then mps, then cpu
 
 
 def check(args):
@@ -60,7 +61,8 @@ def check(args):
             (args.top_k >= 1, f"top_k must be at least 1, got {args.top_k}"),
             (args.num_samples >= 1, f"num_samples must be at least 1, got {args.num_samples}"),
             (args.max_new_tokens >= 0, f"max_new_tokens must be >= 0, got {args.max_new_tokens}"),
-            (args.level >= 1, f"level must be at least 1 (1: the full model), got {args.level}")):
+            (args.level >= 1, f"level must be at least 1 (1: the full model), got {args.level}"),
+            (args.start != '', "start is empty: give the text to continue, e.g. --start='def '")):
         if not ok:
             raise ConfigError(message)
 
@@ -68,9 +70,10 @@ def check(args):
 def main(argv):
     args = commandline.parse_settings(Settings, argv)
     check(args)
-    device = args.device
-    if device == 'auto':
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    try:
+        device = Env.here(args.device, compile='off').device
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     if args.init_from:
         model = hf.import_hf(args.init_from).to(device)
         if not isinstance(model, GPT):

@@ -26,7 +26,7 @@ def measure_speed(cfg, steps, out):
     if cfg.model == 'vit':
         raise ConfigError("--speed measures text models (GPT, BERT) on random tokens; ViT has no "
                           "speed recipe")
-    env, model_config, _ = train.checked_request(replace(cfg, init_from='scratch'))
+    env, model_config, _ = train.checked_request(replace(cfg, init_from='scratch'), plan=True)
     device = (torch.cuda.get_device_name(env.device) if env.device.startswith('cuda')
               else f'cpu ({torch.get_num_threads()} threads)')
     peak, levels = report.peak_flops(device), []

@@ -54,9 +54,11 @@ class Env:
         except RuntimeError:
             raise ValueError(f"device {device!r} is not a device name: use auto, cpu, cuda, cuda:N "
                              f"or mps") from None
-        if kind == 'cuda' and not torch.cuda.is_available():
-            raise ValueError("device is cuda but no CUDA GPU is available: use --device=cpu or "
-                             "auto")
+        try:
+            torch.empty(0, device=device)
+        except (RuntimeError, AssertionError):  # no such GPU, or a PyTorch built without it
+            raise ValueError(f"device {device!r} is not available on this machine or in this "
+                             f"PyTorch build: use --device=cpu or auto") from None
         bf16 = dtype == 'bfloat16' or (dtype == 'auto' and kind == 'cuda')
         return cls(device=device, rank=rank, world=world, local_rank=local_rank,
                    autocast_dtype=torch.bfloat16 if bf16 else None,

@@ -133,6 +133,15 @@ def parse_args(argv):
     argv = ['--init_from=resume' if a == '--resume' else a for a in argv]
     values = commandline.read_settings(Config, argv)
     init_from = values.get('init_from', 'scratch')
+    if init_from == 'resume':  # the run's own settings; those given must agree (load_resume_state)
+        values = {**started_with(values.get('out_dir', Config.out_dir)), **values}
+    if (Path(init_from) / 'model_level1.pt').is_file():
+        m1 = shlex.quote(str(Path(init_from) / 'model_level1.pt'))
+        raise ConfigError(f"init_from={init_from} is a vcycle run, not a Hugging Face folder: "
+                          f"continue it with --out_dir={init_from} --resume, or start from its M_1 "
+                          f"exported: python -c \"import checkpoint, hf; hf.export_hf(checkpoint."
+                          f"model_from_record(checkpoint.load('{m1}'), 'cpu'), 'm1_hf')\" then "
+                          f"--init_from=m1_hf (GPT and ViT)")
     if init_from not in STARTS and Path(init_from).is_dir():
         kind, held = hf.folder_config(values['init_from'])
         shape = dict(model=kind, n_layer=held.n_layer, n_head=held.n_head, n_embd=held.n_embd)
@@ -148,6 +157,16 @@ def parse_args(argv):
         # one value serves every level; defaults adapt to `levels` by repeating their last value
         setattr(cfg, name, (value + value[-1:] * n)[:n] if len(value) != 1 else value * n)
     return cfg
+
+
+def started_with(out_dir):
+    """The settings the run in out_dir started with (its config.json; none if it has none), but
+    the way it was started (init_from, overwrite)."""
+    path = Path(out_dir) / 'config.json'
+    if not path.is_file():
+        return {}
+    saved = commandline.config_file(Config, path)
+    return {key: value for key, value in saved.items() if key not in ('init_from', 'overwrite')}
 
 
 def check_config(cfg):
@@ -310,12 +329,15 @@ def setup_env(cfg):
         raise ConfigError(str(e)) from None
 
 
-def checked_request(cfg):
-    """Everything about cfg that can be checked before any work: the settings, the device, out_dir,
-    the checkpoint to resume and the data (a dataset not yet prepared is described by its
-    prepare.py). Returns (env, M_1's model config, the resume state or None)."""
+def checked_request(cfg, plan=False):
+    """Everything about cfg that can be checked before any work: the settings, the device, out_dir
+    and the checkpoint to resume (not for a plan, which never depends on them) and the data (a
+    dataset not yet prepared is described by its prepare.py). Returns (env, M_1's model config,
+    the resume state or None)."""
     check_config(cfg)
     env = setup_env(cfg)
+    if plan:
+        return env, model_config_of(cfg, planned_meta(cfg.dataset), env.world)[0], None
     check_out_dir(cfg)
     # 'auto' resumes where this run's checkpoint exists: a restarted worker (torchrun
     # --max-restarts) rejoins where the run stopped
@@ -336,10 +358,9 @@ def run(cfg):
         if env.device.startswith('cuda'):
             torch.cuda.set_device(env.device)
     out = Path(cfg.out_dir)
-    if env.master:
-        if resume is None:  # a new run: no other run's checkpoint (overwrite) or orphaned log
-            for name in ('ckpt.pt', 'log.jsonl'):
-                (out / name).unlink(missing_ok=True)
+    if env.master and resume is None:  # a new run: no other run's checkpoint or orphaned log
+        for name in ('ckpt.pt', 'log.jsonl'):
+            (out / name).unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
         (out / 'config.json').write_text(json.dumps(asdict(cfg), indent=2) + '\n')
     if env.ddp:
@@ -348,6 +369,11 @@ def run(cfg):
     for warning in warmup_warnings(cfg) if env.master else ():
         print(warning)
     cycle = VCycle(cfg, model, batches, env, resume=resume)
+    if resume is not None and env.master:
+        p, stage = cycle.progress, cycle.stages[cycle.progress.stage]
+        print(f"{out} is finished: nothing to train" if cycle.finished else
+              f"resuming {out} at level {stage.level} {stage.phase} step {p.step} (iteration "
+              f"{p.iter} of {total_steps(cfg)})")
     together = False  # whether every rank ended the run at the same point
     try:
         cycle.run()
@@ -383,7 +409,8 @@ def main(argv):
     if '--baseline' in flags:
         cfg = baseline_of(cfg, total_steps(cfg), f'{cfg.out_dir}-baseline')
     if '--plan' in flags:
-        print('\n'.join([plan_table(cfg, checked_request(cfg)[1])] + warmup_warnings(cfg)))
+        print('\n'.join([plan_table(cfg, checked_request(cfg, plan=True)[1])]
+                        + warmup_warnings(cfg)))
         return None
     cycle = run(cfg)
     if cycle.env.master:
@@ -411,8 +438,9 @@ def summary(cycle, argv, baseline):
              f"wrote: {files}",
              "next:"]
     if not baseline and cfg.levels > 1:
-        command = ' '.join(['python train.py', shlex.join(argv), '--baseline'] if argv
-                           else ['python train.py --baseline'])
+        # a resumed run may have been given only its out_dir: its config.json holds the settings
+        given = [str(out / 'config.json')] if cfg.init_from == 'resume' else argv
+        command = shlex.join(['python', 'train.py', *given, '--baseline'])
         lines.append(f"  {command}   # M_1 alone on the same tokens at {baseline_name(cfg)}, in "
                      f"{plain_run}")
     lines.append(f"  python plot.py {v_cycle} {plain_run}   # validation loss against FLOPs and "

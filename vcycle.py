@@ -19,6 +19,7 @@ position in the cycle (stage, step), the current model and optimizer, the kept c
 states, so a run resumes exactly where it stopped.
 """
 import json
+import shlex
 import signal
 import time
 from contextlib import contextmanager
@@ -143,6 +144,8 @@ class VCycle:
         """Algorithm 1: each stage after the first enters its level by a change, down or up, then
         trains. A resumed run starts in its checkpoint's stage, past the change that entered it."""
         p = self.progress
+        if self.finished:
+            return self.model  # resumed after its last step: nothing to train or write
         done = sum(s.steps for s in self.stages[:p.stage]) + p.step
         # a progress bar on the master's terminal; none in a log file or a notebook (disable=None)
         bar = tqdm(total=sum(s.steps for s in self.stages), initial=done,
@@ -160,6 +163,11 @@ class VCycle:
                     p.stage, p.step = i, 0
                 self.train_stage(stage)
         return self.model
+
+    @property
+    def finished(self):
+        """Whether the run has taken every step of its plan (and written its models)."""
+        return self.progress.iter == sum(stage.steps for stage in self.stages)
 
     def down(self, change):
         """Keep a copy of M_l, then M_{l+1} = coalesce(M_l)."""
@@ -201,8 +209,8 @@ class VCycle:
                 if self.signals.arrived(p.iter):
                     self.save_checkpoint()
                     raise Interrupted(f"{self.signals.name or 'a signal'} at level {stage.level} "
-                                      f"{stage.phase} step {p.step}: checkpoint written, continue "
-                                      f"with --resume")
+                                      f"{stage.phase} step {p.step}: checkpoint written; continue "
+                                      f"with: {self.resume_command()}")
                 with self.clock():  # when the step is queued: the GPU's time shows at the next wait
                     lr = stage.lr_at(p.step)
                     step(p.iter, lr)
@@ -263,6 +271,11 @@ class VCycle:
                  'rng_cpu': torch.get_rng_state(),
                  'rng_cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
         checkpoint.save(state, Path(self.cfg.out_dir) / 'ckpt.pt')
+
+    def resume_command(self):
+        """The command that continues this run where its checkpoint stands."""
+        launcher = f'torchrun --nproc_per_node={self.env.world}' if self.env.ddp else 'python'
+        return f"{launcher} train.py --out_dir={shlex.quote(self.cfg.out_dir)} --resume"
 
     def restore(self, state):
         self.progress = Progress(**state['progress'])

@@ -47,7 +47,8 @@ def planned_meta(name):
     folder = dataset_path(name)
     if (folder / 'meta.pkl').exists() or '/' in name or not (folder / 'prepare.py').exists():
         return read_meta(dataset_folder(name))
-    return importlib.import_module(f'data.{name}.prepare').META
+    declared = getattr(importlib.import_module(f'data.{name}.prepare'), 'META', None)
+    return declared if declared is not None else read_meta(dataset_folder(name))
 
 
 def prepare_builtin(name):

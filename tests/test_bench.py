@@ -3,6 +3,7 @@ end-to-end bench, and the report re-read from its results."""
 import ast
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -219,7 +220,7 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     assert reread['summary'] == json.loads(json.dumps(shared['summary']))
 
 
-def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path):
+def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path, capsys):
     """--jobs=2: each run in its own process, two at a time, on one thread each, ends with exactly
     the losses of the same runs trained here one after the other on one thread; wall times are not
     reported."""
@@ -234,9 +235,14 @@ def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path):
                                  '--baseline_lr=3e-3'])
     finally:
         torch.set_num_threads(threads)
+    capsys.readouterr()
     parallel = bench.main([str(recipe), f'--out_dir={tmp_path / "parallel"}', '--baseline_lr=3e-3',
                            '--jobs=2',
                            '--threads=1'])
+    # each finished run says how many are done and left, and the time to go
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith('---')]
+    assert progress[0].startswith('--- trained 1 of ') and 'to go' in progress[0], progress
+    assert re.fullmatch(r'--- trained (\d+) of \1 runs \(.+\), 0 left; \d+ s so far', progress[-1])
     def losses(results):
         return {name: [(r['iter'], r['train_loss'], r['val_loss']) for r in log]
                 for name, log in results['logs'][1337].items()}

@@ -1,5 +1,6 @@
 """What a user types first: --help on every command, --plan before a run, accuracy for ViT and
 BERT."""
+import importlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import report
 import sample
 import train
 from conftest import ROOT, read_log, tiny_args
+from data import BUILT_IN
 from model import BERT, ViT, accuracy_counts
 from schedule import plan_stages, stage_costs
 from step import evaluate
@@ -119,6 +121,23 @@ def test_plan_of_the_recipes(recipe, tmp_path, capsys):
         expected += stage.steps * cfg.batch_tokens * (6 * n + 12 * L * d * T)
     assert planned_flops(cfg) == expected
     assert plan_total(text) == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize('name', sorted(p.parent.name for p in (ROOT / 'data').glob('*/prepare.py')
+                                         if p.parent.name not in BUILT_IN))
+def test_a_dataset_to_download_plans_before_it_is_prepared(name, tmp_path, capsys):
+    """Each prepare.py that downloads declares what it will write (META), so --plan works before
+    the download, and a run asks for prepare.py in one line."""
+    if (ROOT / 'data' / name / 'meta.pkl').exists():
+        pytest.skip(f'{name} is prepared here')
+    images = 'n_classes' in importlib.import_module(f'data.{name}.prepare').META
+    args = [f'--dataset={name}', f'--out_dir={tmp_path / "out"}', '--device=cpu'] + \
+        (['--model=vit', '--patch_size=4', '--batch_tokens=4160'] if images else [])
+    assert train.cli(args + ['--plan']) == 0
+    assert train.cli(args) == 2
+    err = capsys.readouterr().err
+    assert f'run `python {ROOT / "data" / name / "prepare.py"}` first' in err, err
+    assert err.count('\n') == 1 and not (tmp_path / 'out').exists()
 
 
 def test_plan_checks_the_request_like_a_run(tiny_corpus, tmp_path, capsys):

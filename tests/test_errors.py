@@ -90,6 +90,8 @@ CASES = {
     'unknown model': (dict(model='resnet'), 'model must be one of gpt, bert, vit'),
     'unknown depth pairing': (dict(depth_pairing='zigzag'), 'depth_pairing must be one of'),
     'not a device': (dict(device='warp9'), "device 'warp9' is not a device name"),
+    'a device not here': (dict(device='cuda:7' if torch.cuda.is_available() else 'mps'),
+                          'is not available on this machine or in this PyTorch build'),
     'missing dataset': (dict(dataset='/no/such/dataset'), "dataset '/no/such/dataset' not found"),
     'no steps': (dict(up_steps='0,3'), 'every entry of up_steps must be >= 1'),
     'negative steps': (dict(down_steps=-1), 'every entry of down_steps must be >= 0'),
@@ -115,9 +117,14 @@ def test_bad_config(case, tiny_corpus, tmp_path, capsys):
     (['levels=3'], "unexpected argument 'levels=3': did you mean --levels=3?"),
     (['--n_layers=4'], "unknown key 'n_layers' in --n_layers=4; did you mean n_layer?"),
     (['--lrr=1e-3'], "unknown key 'lrr' in --lrr=1e-3; did you mean lr?"),
+    (['--LR=1e-3'], "unknown key 'LR' in --LR=1e-3; did you mean lr?"),
+    (['--n-layer=2'], "unknown key 'n-layer' in --n-layer=2; did you mean n_layer?"),
+    ([str(ROOT / 'config/bert')], "config file {root}/config/bert not found (did you mean "
+                                  "{root}/config/bert.py?)"),
 ])
 def test_mistyped_settings_get_a_hint(extra, message, tiny_corpus, tmp_path, capsys):
-    assert train.cli(tiny_args(tiny_corpus, tmp_path / 'out') + extra) == 2
+    assert train.cli(extra + tiny_args(tiny_corpus, tmp_path / 'out')) == 2
+    message = message.format(root=ROOT)
     err = capsys.readouterr().err
     assert err.startswith('error: ') and err.count('\n') == 1 and message in err, err
     assert snapshot(tmp_path / 'out') is None
@@ -128,6 +135,9 @@ def test_mistyped_settings_get_a_hint(extra, message, tiny_corpus, tmp_path, cap
     (['--num_samples=0'], 'num_samples must be at least 1'),
     (['--level=0'], 'level must be at least 1'),
     (['--temprature=1'], "unknown key 'temprature' in --temprature=1; did you mean temperature?"),
+    (['--start='], 'start is empty: give the text to continue'),
+    (['--device=mps' if not torch.backends.mps.is_available() else '--device=cuda:9'],
+     'is not available on this machine or in this PyTorch build'),
 ])
 def test_impossible_sampling_is_refused(args, message, tmp_path, capsys):
     import sample
@@ -328,3 +338,16 @@ def test_failing_write_keeps_the_previous_checkpoint(tiny_corpus, tmp_path, monk
     assert state['progress']['iter'] == saves[2]  # the third, complete checkpoint
     assert sorted(p.name for p in out.iterdir()) == ['ckpt.pt', 'config.json', 'log.jsonl',
                                                      'model_level1.pt']
+
+
+def test_a_vcycle_run_as_init_from_says_how_to_start_from_it(finished_run, tiny_corpus, tmp_path,
+                                                             capsys):
+    """--init_from=<a vcycle run folder> (a Hugging Face folder is expected): one line naming the
+    two ways, continuing the run or exporting its M_1; nothing touched."""
+    before = snapshot(finished_run)
+    assert train.cli(tiny_args(tiny_corpus, tmp_path / 'out', init_from=str(finished_run))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'error: init_from={finished_run} is a vcycle run, not a Hugging Face '
+                          f'folder: continue it with --out_dir={finished_run} --resume')
+    assert err.count('\n') == 1 and 'hf.export_hf' in err
+    assert snapshot(finished_run) == before and snapshot(tmp_path / 'out') is None

@@ -75,12 +75,39 @@ def test_sigterm_and_sigint_checkpoint_and_exit_cleanly(tiny_corpus, tmp_path, r
     stopped = run_until('step', 13, signame, args)
     assert stopped.returncode == 0, stopped.stderr[-2000:]
     assert 'Traceback' not in stopped.stderr
-    assert f'stopped: {signame} at level 2 bottom step 8: checkpoint written' in stopped.stderr
+    command = f'python train.py --out_dir={tmp_path} --resume'
+    assert (f'stopped: {signame} at level 2 bottom step 8: checkpoint written; continue with: '
+            f'{command}') in stopped.stderr
     progress = checkpoint.load(tmp_path / 'ckpt.pt')['progress']
     # the step after the signal
     assert (progress['stage'], progress['step'], progress['iter']) == (1, 8, 14)
-    assert train.cli(args + ['--resume']) == 0
+    assert train.cli(command.split()[2:]) == 0  # the command as printed: the settings are the run's
     assert_same_run(tmp_path, reference)
+
+
+def test_a_resume_takes_the_runs_settings_and_a_finished_run_stays_as_it_was(
+        tiny_corpus, tmp_path, reference, capsys):
+    """--out_dir and --resume alone continue a run with the settings it started with, and say
+    where; settings given must agree; the follow-up baseline command works as printed; resuming
+    a finished run, or planning into its out_dir, changes none of its files."""
+    args = tiny_args(tiny_corpus, tmp_path, **SCHEDULE)
+    assert run_until('step', 12, 'SIGKILL', args).returncode == -signal.SIGKILL
+    capsys.readouterr()
+    assert train.cli(['--out_dir=' + str(tmp_path), '--n_embd=64', '--resume']) == 2
+    assert 'belongs to a different run: n_embd=32 there, 64 now' in capsys.readouterr().err
+    assert train.cli([f'--out_dir={tmp_path}', '--resume']) == 0
+    out = capsys.readouterr().out
+    assert f'resuming {tmp_path} at level 2 bottom step 4 (iteration 10 of 24)' in out
+    assert_same_run(tmp_path, reference)
+    follow_up = next(line for line in out.splitlines() if '--baseline' in line).split('#')[0]
+    assert follow_up.split() == ['python', 'train.py', str(tmp_path / 'config.json'), '--baseline']
+    files = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
+    assert train.cli([f'--out_dir={tmp_path}', '--resume']) == 0
+    assert f'{tmp_path} is finished: nothing to train' in capsys.readouterr().out
+    assert train.cli(args + ['--plan']) == 0  # a plan does not depend on what out_dir holds
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == files
+    assert train.cli(follow_up.split()[2:]) == 0
+    assert read_log(f'{tmp_path}-baseline')[-1]['iter'] == 24
 
 
 @pytest.mark.parametrize('where, at, signame', [('step', 12, 'SIGKILL'),

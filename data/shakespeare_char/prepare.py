@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data import download, write_meta, write_tokens  # noqa: E402
 
 URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'
+META = dict(vocab_size=65)  # Tiny Shakespeare's characters, known before downloading (for --plan)
 
 
 def prepare(out_dir=Path(__file__).parent, url=URL):

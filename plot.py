@@ -4,10 +4,14 @@
     python plot.py out out-baseline          # a V-cycle beside its baseline, as train.py suggests
     python plot.py bench-cpu/seed1337/*      # every run of a bench seed
 
-Writes loss.png into the first run's folder. matplotlib is optional (pip install matplotlib);
-report.py draws the bench's figure with the same pieces.
+Writes loss.png into the first run's folder. Each run is named by its folder and what it trains.
+Given two or more runs of plain training (a bench's baseline and frontier), their final losses
+draw the frontier, the loss plain training reaches for each cost, and each V-cycle is marked with
+what it saves there at its final loss. matplotlib is optional (pip install matplotlib); report.py
+draws the bench's figure with the same pieces.
 """
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -54,6 +58,25 @@ def finish(ax, label, lowest, shown=1.0):
     ax.legend(fontsize=8)
 
 
+def frontier_cost(points, loss):
+    """The cost (FLOPs or seconds) at which the frontier reaches `loss`. points: (cost, final loss)
+    of complete runs. The frontier is the best loss at most that cost buys (a larger budget that
+    ended higher does not count), interpolated linearly in log cost between the two budgets that
+    bracket `loss`; None if `loss` lies outside the frontier's range (never extrapolated)."""
+    best, frontier = math.inf, []
+    for cost, final in sorted(points):
+        if final < best:
+            best = final
+            frontier.append((cost, final))
+    if not frontier or loss > frontier[0][1] or loss < frontier[-1][1]:
+        return None
+    for (c0, l0), (c1, l1) in zip(frontier, frontier[1:]):
+        if l1 <= loss <= l0:
+            f = (l0 - loss) / (l0 - l1)
+            return math.exp(math.log(c0) + f * (math.log(c1) - math.log(c0)))
+    return frontier[0][0]  # loss equals the only point's
+
+
 def read_log(folder):
     path = Path(folder) / 'log.jsonl'
     if not path.is_file():
@@ -62,24 +85,54 @@ def read_log(folder):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def levels_of(folder):
+    """The number of levels of the run in folder (1: plain training), from its config.json."""
+    path = Path(folder) / 'config.json'
+    return json.loads(path.read_text())['levels'] if path.is_file() else None
+
+
 def plot_runs(folders, path):
-    """Every run's validation loss against FLOPs and wall time in one figure, written to path."""
+    """Every run's validation loss against FLOPs and wall time in one figure, written to path; with
+    two or more runs of plain training, the frontier they draw and each V-cycle's saving on it."""
     logs = {str(folder): read_log(folder) for folder in folders}
+    levels = {folder: levels_of(folder) for folder in logs}
+    plain = [folder for folder in logs if levels[folder] == 1]
     plt = pyplot()
     fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 5))
     lowest = min(r['val_loss'] for log in logs.values() for r in log)
     for ax, (key, label) in zip(axes, PANELS):
-        for name, log in logs.items():
+        for folder, log in logs.items():
+            if len(plain) > 1 and folder in plain and len(log) <= 2:
+                continue  # a frontier budget logs its start and end only: a point on the frontier
+            what = 'plain training' if levels[folder] == 1 else f"{levels[folder]}-level V-cycle"
             x = [r[key] for r in log]
             line, = ax.plot(x, [r['val_loss'] for r in log], marker='.', ms=3, lw=1.4,
-                            label=f"{name} ({log[-1]['val_loss']:.4f})")
+                            label=f"{Path(folder).name}: {what} ({log[-1]['val_loss']:.4f})")
             mark_level_changes(ax, x, log, line.get_color())
+        if len(plain) > 1:
+            draw_frontier(ax, key, {f: logs[f] for f in plain},
+                          {f: log for f, log in logs.items() if levels[f] not in (1, None)})
         finish(ax, label, lowest)
     fig.suptitle('validation loss (final in brackets)', fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def draw_frontier(ax, key, plain, cycles):
+    """The final losses of the plain runs against their cost `key`, joined (the frontier), and at
+    each V-cycle's final loss an arrow from where the frontier reaches it, with the saving."""
+    points = sorted((log[-1][key], log[-1]['val_loss']) for log in plain.values())
+    ax.plot(*zip(*points), 'ks--', ms=5, lw=1, label='plain training to each budget: the frontier')
+    for log in cycles.values():
+        cost, loss = log[-1][key], log[-1]['val_loss']
+        reach = frontier_cost(points, loss)
+        if reach is not None and cost > 0:
+            ax.annotate('', (cost, loss), (reach, loss), arrowprops=dict(arrowstyle='->', lw=1))
+            saved = 1 - cost / reach
+            ax.annotate(f'saves {saved:.1%}' if saved >= 0 else f'costs {-saved:.1%} more',
+                        (cost, loss), xytext=(4, 6), textcoords='offset points', fontsize=8)
 
 
 def main(argv):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import commandline
 from commandline import ConfigError
-from plot import PANELS, finish, mark_level_changes, pyplot
+from plot import PANELS, finish, frontier_cost, mark_level_changes, pyplot
 
 GPU_BF16_PEAK_FLOPS = {'H100 SXM': 989e12, 'H100 80GB HBM3': 989e12, 'H100 PCIe': 756e12,
                        'H100 NVL': 835e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12,
@@ -41,25 +41,6 @@ def first_reach(log, target):
                     previous['time_s'] + f * (r['time_s'] - previous['time_s']))
         previous = r
     return None
-
-
-def frontier_cost(points, loss):
-    """The cost (FLOPs or seconds) at which the frontier reaches `loss`. points: (cost, final loss)
-    of complete runs. The frontier is the best loss at most that cost buys (a larger budget that
-    ended higher does not count), interpolated linearly in log cost between the two budgets that
-    bracket `loss`; None if `loss` lies outside the frontier's range (never extrapolated)."""
-    best, frontier = math.inf, []
-    for cost, final in sorted(points):
-        if final < best:
-            best = final
-            frontier.append((cost, final))
-    if not frontier or loss > frontier[0][1] or loss < frontier[-1][1]:
-        return None
-    for (c0, l0), (c1, l1) in zip(frontier, frontier[1:]):
-        if l1 <= loss <= l0:
-            f = (l0 - loss) / (l0 - l1)
-            return math.exp(math.log(c0) + f * (math.log(c1) - math.log(c0)))
-    return frontier[0][0]  # loss equals the only point's
 
 
 def tokens_per_s_by_level(log):
@@ -239,11 +220,12 @@ def plot(runs, frontiers, names, path, shared=False):
             ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2,
                             lw=0)
             mark_level_changes(ax, x, logs[0], line.get_color())
-        fx = [np.median([p[key] for p in v]) for v in by_steps.values()]
-        fy = [np.array([p['val_loss'] for p in v]) for v in by_steps.values()]
+        budgets = [by_steps[steps] for steps in sorted(by_steps)]
+        fx = [np.median([p[key] for p in v]) for v in budgets]
+        fy = [np.array([p['val_loss'] for p in v]) for v in budgets]
         spread = [[np.median(v) - v.min() for v in fy], [v.max() - np.median(v) for v in fy]]
-        ax.errorbar(fx, [np.median(v) for v in fy], yerr=spread, fmt='ks', ms=4, capsize=3,
-                    label='frontier (final losses)')
+        ax.errorbar(fx, [np.median(v) for v in fy], yerr=spread, fmt='ks--', ms=4, lw=1,
+                    capsize=3, label='plain training to each budget: the frontier')
         finish(ax, label, lowest, shown=0.8)
     fig.suptitle(f'validation loss: median over {len(runs)} seed(s), the band their range',
                  fontsize=10)

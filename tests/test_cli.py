@@ -248,6 +248,36 @@ def test_a_run_explains_itself_and_its_next_commands_work(tiny_corpus, tmp_path,
     assert width > 1000 and height > 400
 
 
+def test_plot_draws_the_frontier_and_marks_the_saving(tmp_path, monkeypatch):
+    """Runs of plain training draw the frontier (budgets that log only their ends are points on
+    it, not lines); each V-cycle is labelled by what it is and marked with its saving, the one
+    report.frontier_cost computes."""
+    pytest.importorskip('matplotlib')
+    def run(name, levels, log):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / 'config.json').write_text(json.dumps({'levels': levels}))
+        (folder / 'log.jsonl').write_text(''.join(
+            json.dumps({'level': 1, 'flops': f, 'time_s': f / 1e9, 'val_loss': v}) + '\n'
+            for f, v in log))
+        return str(folder)
+    folders = [run('vcycle', 2, [(0, 5.0), (2e9, 2.0), (3e9, 1.5)]),
+               run('baseline', 1, [(0, 5.0), (4e9, 2.0), (8e9, 1.4)]),
+               run('frontier4', 1, [(0, 5.0), (4e9, 1.6)]),
+               run('frontier16', 1, [(0, 5.0), (16e9, 1.2)])]
+    drawn = {}
+    real = plot.draw_frontier
+    monkeypatch.setattr(plot, 'draw_frontier',
+                        lambda ax, key, *a: drawn.setdefault(key, (ax, real(ax, key, *a))))
+    plot.plot_runs(folders, tmp_path / 'loss.png')
+    ax = drawn['flops'][0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ['vcycle: 2-level V-cycle (1.5000)', 'baseline: plain training (1.4000)',
+                      'plain training to each budget: the frontier']  # no frontier4/16 lines
+    reach = report.frontier_cost([(4e9, 1.6), (8e9, 1.4), (16e9, 1.2)], 1.5)
+    assert [t.get_text() for t in ax.texts if t.get_text()] == [f'saves {1 - 3e9 / reach:.1%}']
+
+
 def test_plot_without_matplotlib_says_so_in_one_line(tmp_path, monkeypatch, capsys):
     import builtins
     real_import = builtins.__import__

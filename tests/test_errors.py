@@ -268,12 +268,19 @@ def test_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, p
     (found_inf), so it is queued without waiting; without the fused kernel (MPS, XPU: forced off
     here) the host reads the verdict and skips it. A finite loss with an infinite gradient (caught
     by the clipping norm) is skipped the same way."""
+    check_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, poison,
+                                            fused_adamw, 'cpu')
+
+
+def check_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, poison,
+                                            fused_adamw, device):
+    """The test above on `device` (tests/test_gpu.py runs it on CUDA)."""
     cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, levels=1, up_steps=8, lr=3e-3,
-                                     fused_adamw=fused_adamw))
+                                     fused_adamw=fused_adamw, device=device))
     env = train.setup_env(cfg)
     batches, model = train.build_data_and_model(cfg, env)
     cycle = vcycle.VCycle(cfg, model, batches, env)
-    optimizer, watch = step.build_optimizer(model, cfg), cycle.watch
+    optimizer, watch = step.build_optimizer(model, cfg, device=env.device), cycle.watch
     assert optimizer.defaults['fused'] is (fused_adamw == 'on')
 
     def train_step(iteration):

@@ -6,11 +6,11 @@ import sys
 import pytest
 import torch
 
-import step
 import train
 from coalesce import decoalesce
 from conftest import ROOT, read_log, tiny_args
 from test_coalesce import inputs, make
+from test_errors import check_a_non_finite_step_changes_nothing
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 
@@ -45,32 +45,13 @@ def test_bf16_compiled_vcycle_trains_and_resumes(tiny_corpus, tmp_path):
 
 
 
-@pytest.mark.parametrize('fused_adamw', ['on', 'off'])
-def test_a_non_finite_step_changes_nothing_on_cuda(tiny_corpus, tmp_path, monkeypatch,
-                                                   fused_adamw):
-    """An infinite loss at iteration 3 leaves M_1 and AdamW's state bitwise as after iteration 2,
-    with the fused kernel (skipped on the device) and without it (the host reads the verdict, as on
-    MPS or XPU); the watch names iteration 3."""
-    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, device='cuda', levels=1, up_steps=8,
-                                     lr=3e-3, fused_adamw=fused_adamw))
-    env = train.setup_env(cfg)
-    batches, model = train.build_data_and_model(cfg, env)
-    optimizer = step.build_optimizer(model, cfg, device=env.device)
-    watch = step.NonFiniteWatch(env.device)
-    assert optimizer.defaults['fused'] is (fused_adamw == 'on')
 
-    def train_step(iteration):
-        step.train_step(model, optimizer, batches, iteration, 3e-3, micro_batch=4, env=env,
-                        grad_clip=1.0, watch=watch)
-    for i in range(3):
-        train_step(i)
-    weights = {k: v.clone() for k, v in model.state_dict().items()}
-    moments = {p: {s: t.clone() for s, t in state.items()} for p, state in optimizer.state.items()}
-    original = step.accumulate_gradients
-    monkeypatch.setattr(step, 'accumulate_gradients',
-                        lambda *args: torch.full_like(original(*args), float('inf')))
-    train_step(3)
-    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
-    assert all(torch.equal(moments[p][s], t)
-               for p, state in optimizer.state.items() for s, t in state.items())
-    assert watch.first()[0] == 3
+@pytest.mark.parametrize('fused_adamw', ['on', 'off'])
+@pytest.mark.parametrize('poison', ['loss', 'gradient'])
+def test_a_non_finite_step_changes_nothing_on_cuda(tiny_corpus, tmp_path, monkeypatch, poison,
+                                                   fused_adamw):
+    """A non-finite step leaves M_1 and AdamW's state bitwise as they were on CUDA too, with the
+    fused kernel (skipped on the device) and without it (the host reads the verdict, as on MPS or
+    XPU), and the watch names its iteration (tests/test_errors.py's test, on 'cuda')."""
+    check_a_non_finite_step_changes_nothing(tiny_corpus, tmp_path, monkeypatch, poison,
+                                            fused_adamw, 'cuda')

@@ -133,8 +133,6 @@ def parse_args(argv):
     argv = ['--init_from=resume' if a == '--resume' else a for a in argv]
     values = commandline.read_settings(Config, argv)
     init_from = values.get('init_from', 'scratch')
-    if init_from == 'resume':  # the run's own settings; those given must agree (load_resume_state)
-        values = {**started_with(values.get('out_dir', Config.out_dir)), **values}
     if (Path(init_from) / 'model_level1.pt').is_file():
         m1 = shlex.quote(str(Path(init_from) / 'model_level1.pt'))
         raise ConfigError(f"init_from={init_from} is a vcycle run, not a Hugging Face folder: "
@@ -148,6 +146,22 @@ def parse_args(argv):
         if kind == 'vit':
             shape['patch_size'] = held.patch_size
         values = {**shape, **values}
+    cfg = full_config(values)
+    if init_from == 'resume':  # the run's own settings, with which those given must agree
+        path, saved = Path(cfg.out_dir) / 'config.json', started_with(cfg.out_dir)
+        differ = [k for k in values if k in saved and k not in RESUMABLE_CHANGES
+                  and getattr(cfg, k) != saved[k]]
+        if differ:
+            k = differ[0]
+            raise ConfigError(f"{path} belongs to a different run: {k}={saved[k]!r} there, "
+                              f"{getattr(cfg, k)!r} now; resume with --out_dir={cfg.out_dir} "
+                              f"--resume alone, or use another out_dir")
+        cfg = full_config({**saved, **values})
+    return cfg
+
+
+def full_config(values):
+    """Config of these settings, every per-level or per-change tuple at its full length."""
     cfg = Config(**values)
     for name in TUPLES:
         n, value = max(cfg.levels - (name not in PER_LEVEL), 0), getattr(cfg, name)

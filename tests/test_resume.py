@@ -95,6 +95,9 @@ def test_a_resume_takes_the_runs_settings_and_a_finished_run_stays_as_it_was(
     capsys.readouterr()
     assert train.cli(['--out_dir=' + str(tmp_path), '--n_embd=64', '--resume']) == 2
     assert 'belongs to a different run: n_embd=32 there, 64 now' in capsys.readouterr().err
+    # a different number of levels is named as such, not as tuples of the wrong length
+    assert train.cli(['--out_dir=' + str(tmp_path), '--levels=3', '--resume']) == 2
+    assert 'belongs to a different run: levels=2 there, 3 now' in capsys.readouterr().err
     assert train.cli([f'--out_dir={tmp_path}', '--resume']) == 0
     out = capsys.readouterr().out
     assert f'resuming {tmp_path} at level 2 bottom step 4 (iteration 10 of 24)' in out

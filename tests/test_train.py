@@ -129,10 +129,10 @@ def test_every_recipe_parses_and_checks(name):
     assert len(cfg.lr) == cfg.levels and len(cfg.alpha) == cfg.levels - 1
 
 
-def test_parsing():
+def test_parsing(tmp_path):
     cfg = train.parse_args(['--levels=3', '--lr=1e-3', '--up_steps=(10,20,30)', '--alpha=1',
                             '--dropout=0', '--depth_pairing=adjacent', '--coalesce_depth=False',
-                            '--resume'])
+                            '--resume', f'--out_dir={tmp_path}'])  # not ./out, which may hold a run
     assert cfg.lr == (1e-3,) * 3 and cfg.up_steps == (10, 20, 30) and cfg.alpha == (1.0, 1.0)
     assert cfg.down_steps == (100, 100) and cfg.dropout == 0.0 and isinstance(cfg.dropout, float)
     assert cfg.depth_pairing == ('adjacent',) * 2 and cfg.coalesce_depth == (False,) * 2

@@ -20,11 +20,13 @@ ROOT = Path(__file__).resolve().parent
 def finished_log(cfg):
     """The log of a finished run of exactly cfg in cfg.out_dir, or None. The baseline's settings do
     not count (a baseline run has its schedule in lr and decay_steps): an arm trained beside one
-    baseline is read beside another."""
+    baseline is read beside another. A setting its config.json lacks (added to Config since) had
+    its default."""
     out = Path(cfg.out_dir)
     if not (out / 'config.json').exists() or not (out / 'log.jsonl').exists():
         return None
-    stored = json.loads((out / 'config.json').read_text())
+    stored = {**json.loads(json.dumps(asdict(train.Config()))),  # a setting added since: its default
+              **json.loads((out / 'config.json').read_text())}
     wanted = json.loads(json.dumps(asdict(cfg)))  # as JSON stores it: tuples become lists
     same = set(stored) <= set(wanted) and all(stored.get(k) == v for k, v in wanted.items()
                                               if k not in BASELINE_SETTINGS)

@@ -6,8 +6,9 @@ read these records, never Config's per-level tuples.
     down:   levels 1 .. k-1, each trained down_steps, then coalesced
     bottom: level k, trained up_steps[k]
     up:     levels k-1 .. 1, each de-coalesced, returned to the kept copy, trained up_steps[l]
-Every stage has a warmup, the first stage of a fresh model cfg.warmup, the others
-transition_warmup. Only the last stage decays its learning rate (cosine to min_lr_frac of the peak,
+each stage's steps (and decay_steps) times cfg.budget, the recipe trained longer or shorter. Every
+stage has a warmup, the first stage of a fresh model cfg.warmup, the others transition_warmup (not
+scaled). Only the last stage decays its learning rate (cosine to min_lr_frac of the peak,
 over its last decay_steps, or all of it after the warmup): what annealing gains does not survive a
 level change. A setting per level takes its k values from level 1 down, one per level change its
 k - 1 values from the change 1 <-> 2 down; a tuple shorter than that repeats its last value, so
@@ -169,12 +170,16 @@ def plan_stages(cfg):
     k = cfg.levels
     order = ([(l, 'down') for l in range(1, k)] + [(k, 'bottom')]
              + [(l, 'up') for l in range(k - 1, 0, -1)])
+    need(cfg.budget > 0, f"budget must be positive (1: the recipe as written), got {cfg.budget}")
     stages, trained = [], 0
     for i, (level, phase) in enumerate(order):
         steps = at(cfg.down_steps, level - 1) if phase == 'down' else at(cfg.up_steps, level - 1)
         need(steps >= (0 if phase == 'down' else 1),
              f"every entry of {'down_steps' if phase == 'down' else 'up_steps'} must be "
              f"{'>= 0' if phase == 'down' else '>= 1'}, got {steps} at level {level}")
+        need(round(steps * cfg.budget) >= 1 or steps == 0,
+             f"budget={cfg.budget:g} leaves level {level}'s {phase} stage no step: raise budget")
+        steps = round(steps * cfg.budget)
         change = None
         if i > 0:
             previous = stages[-1]
@@ -191,7 +196,7 @@ def plan_stages(cfg):
         stages.append(Stage(
             level, phase, steps, at(cfg.lr, level - 1), min(warmup, steps),
             decay=i == len(order) - 1 or (cfg.decay_every_stage and phase != 'down'),
-            decay_steps=cfg.decay_steps, min_lr_frac=cfg.min_lr_frac,
+            decay_steps=round(cfg.decay_steps * cfg.budget), min_lr_frac=cfg.min_lr_frac,
             hidden_lr_scale=float(2 ** halvings) if cfg.mup_lr else 1.0,  # muP for Adam: d_1 / d_l
             micro_batch=at(cfg.micro_batch, level - 1),
             compile_mode=at(cfg.compile_mode, level - 1),

@@ -74,6 +74,8 @@ class Config:
     decay_steps: int = 0            # the last stage decays over its last this many steps
                                     # (warmup-stable-decay); 0: all of them
     decay_every_stage: bool = False  # decay every stage but the way down, not only the last one
+    budget: float = 1.0             # every stage's steps and decay_steps times this (warmups kept):
+                                    # the same recipe trained longer or shorter
     mup_lr: bool = False            # a narrower level's hidden matrices take its lr x d_1 / d_l
                                     # (muP's rule for Adam)
     baseline_lr: float = 0.0        # plain training's peak lr on this recipe (the bench's
@@ -309,7 +311,7 @@ def load_resume_state(cfg):
         raise ConfigError(f"nothing to resume: {path} does not exist (drop --resume to start a new "
                           f"run)")
     state = checkpoint.load(path)
-    saved = state['config']
+    saved = {**asdict(Config()), **state['config']}  # a setting added since the run: its default
     differ = [k for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if differ:
         k = differ[0]

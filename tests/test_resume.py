@@ -1,5 +1,6 @@
 """Never lose a run: killed anywhere and resumed, a run ends bitwise where an uninterrupted one
 ends."""
+import json
 import signal
 
 import pytest
@@ -144,3 +145,18 @@ def test_a_checkpoint_resumes_with_the_other_adamw_kernel(tiny_corpus, tmp_path,
     final, expected = read_log(tmp_path)[-1], read_log(reference)[-1]
     assert final['iter'] == expected['iter']
     assert abs(final['val_loss'] - expected['val_loss']) < 1e-3
+
+
+def test_a_run_started_before_a_new_setting_resumes(tiny_corpus, tmp_path, reference):
+    """A run whose checkpoint and config.json lack a setting added to Config since (budget) ran
+    with its default: it resumes, bitwise as the uninterrupted run."""
+    args = tiny_args(tiny_corpus, tmp_path, **SCHEDULE)
+    assert run_until('step', 12, 'SIGKILL', args).returncode == -signal.SIGKILL
+    state = checkpoint.load(tmp_path / 'ckpt.pt')
+    del state['config']['budget']
+    checkpoint.save(state, tmp_path / 'ckpt.pt')
+    saved = json.loads((tmp_path / 'config.json').read_text())
+    del saved['budget']
+    (tmp_path / 'config.json').write_text(json.dumps(saved))
+    assert train.cli([f'--out_dir={tmp_path}', '--resume']) == 0
+    assert_same_run(tmp_path, reference)

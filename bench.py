@@ -6,6 +6,8 @@ seeds.
     python bench.py --seed=1338              # one seed, 1338
     python bench.py --sweep --n_seeds=3      # first choose each arm's peak lr (median of seeds)
     python bench.py --ablation=all --n_seeds=5   # one setting of the main V-cycle changed at a time
+    python bench.py --budgets=1,1.3,1.6 --frontier_lrs=0.7,1,1.4   # what reaching the baseline's
+                                             # loss costs, on each arm's own frontier
     python bench.py config/bench_gpu.py      # the GPU recipe (bf16, torch.compile), with MFU
     python report.py bench-cpu               # the tables and the plot again, from its results.json
     python bench.py config/gpt2_small.py --speed   # each level's speed and MFU, on random tokens
@@ -20,10 +22,15 @@ initialization, the same in every arm. The arms of one seed:
     steps (the authors' GPT-2 recipe pits 100K baseline steps against 5K + 50K + 50K);
   - each V-cycle, and its growth peer (growth_of: the same cycle with no steps on the way down and
     alpha = 1, so the small model trains from the start and the big one never returns);
-  - the frontier: the baseline trained to completion at several budgets, from half the main
-    V-cycle's FLOPs up to past every arm's final loss (extended, never extrapolated).
-report.py turns the logs into the figures: saved vs frontier and first reach, per seed and as
-median [min, max] over seeds. Results go to out_dir/results.json (every run's log) and, with
+  - the frontier: the baseline trained to completion at several budgets, FRONTIER_RATIO apart,
+    from the cheapest arm's FLOPs up to past every arm's final loss (extended, never
+    extrapolated), each budget at baseline_lr times each of frontier_lrs, the lr with the lowest
+    median final loss over the seeds kept (the best lr shifts with the budget);
+  - with budgets, every arm also trained at those multiples of its budget (train.py's budget:
+    every stage's steps and decay_steps scaled): the arm's own frontier.
+report.py turns the logs into the figures: saved vs frontier, first reach, and on each arm's own
+frontier the loss gaps and the cost of reaching the reference's loss, per seed and as median [min,
+max] over seeds. Results go to out_dir/results.json (every run's log) and, with
 matplotlib, out_dir/loss.png. A run whose folder already holds a finished run of the same config is
 read, not trained again: an interrupted bench, or one that adds arms or seeds, trains only what is
 missing (delete out_dir to measure everything afresh). Each arm's folder names its recipe, and a
@@ -32,6 +39,7 @@ variants on 4 x 128) share one baseline and frontier in one out_dir; config/benc
 on a bigger M_1, has its own.
 """
 import json
+import math
 import re
 import sys
 import time
@@ -45,17 +53,16 @@ import report
 import train
 from baseline import baseline_folder, baseline_name, baseline_of, peak_lr
 from commandline import ConfigError
-from pool import threads_per_run, train_all
+from pool import planned_flops, threads_per_run, train_all
 from schedule import plan_table, stage_costs, total_steps
 from speed import measure_speed
 
 SWEEP_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
 SWEEP_BASELINE_DECAYS = (0.0, 0.2)  # --sweep: the baseline's schedules, cosine over all, and WSD
-# The frontier's budgets: these fractions of the main V-cycle's FLOPs and the reference baseline,
-# then each 1.4 times the largest until there are at least 4 and the frontier passes every arm's
-# final loss.
-FRONTIER_FRACTIONS = (0.5, 0.8)
-FRONTIER_MIN_BUDGETS, FRONTIER_GROWTH, FRONTIER_MAX_BUDGETS = 4, 1.4, 8
+# The frontier's budgets: the reference's steps times FRONTIER_RATIO ** j, from the cheapest run of
+# any arm up, at least 4 with the reference, and then one more at a time until the frontier passes
+# every arm's final loss (at most 8).
+FRONTIER_RATIO, FRONTIER_MIN_BUDGETS, FRONTIER_MAX_BUDGETS = 1.25, 4, 8
 DEFAULT_CONFIGS = ['config/bench_cpu.py']
 
 
@@ -72,6 +79,10 @@ class BenchSettings:
     plan: bool = False              # print every arm's stages and FLOPs, the frontier's budgets,
                                     # the total; train nothing
     growth: bool = True             # train the main V-cycle's growth peer too
+    budgets: tuple[float, ...] = (1.0,)  # every arm trained at these multiples of its budget (1: as
+                                    # the recipe is written): the arm's own frontier
+    frontier_lrs: tuple[float, ...] = (1.0,)  # each frontier budget trained at baseline_lr times
+                                    # each of these, the lr with the lowest median final loss kept
     speed: bool = False             # only measure each level's training speed, on random tokens
                                     # (speed.py)
     speed_steps: int = 20           # --speed: steps timed per level, after speed.UNTIMED_STEPS
@@ -133,7 +144,7 @@ ABLATIONS = {
     'ramp-50': dict(new_copy_ramp=50),
     'carry-ramp-50': dict(carry_optimizer=True, new_copy_ramp=50),
     'return-dropout-0.1': dict(return_dropout=0.1),
-    'wsd': lambda c: dict(decay_steps=round(0.2 * total_steps(c))),  # decay over the run's last 20%
+    'wsd': lambda c: dict(decay_steps=round(0.2 * total_steps(c) / c.budget)),  # the last 20%
     'mup': lambda c: dict(mup_lr=True, lr=(c.lr[0],) * c.levels),  # matrices at lr_1 x d_1 / d_l
 }
 
@@ -166,65 +177,113 @@ def slug(name):
     return re.sub(r'[^\w.-]+', '_', name).strip('_')
 
 
-def frontier_budgets(cfg):
-    """The frontier's first budgets, in steps, beside the reference's: FRONTIER_FRACTIONS of the
-    main V-cycle's planned FLOPs, then FRONTIER_GROWTH times the largest until there are
-    FRONTIER_MIN_BUDGETS with the reference."""
-    costs, plain = stage_costs(cfg, train.checked_request(cfg, plan=True)[1])
-    per_step, reference = plain / total_steps(cfg), total_steps(cfg)
-    budgets = [round(f * sum(flops for *_, flops in costs) / per_step) for f in FRONTIER_FRACTIONS]
-    while len(budgets) + 1 < FRONTIER_MIN_BUDGETS:
-        budgets.append(round(max(budgets + [reference]) * FRONTIER_GROWTH))
-    return budgets
+def at_budget(arm, factor):
+    """An arm's config at `factor` times its budget."""
+    return replace(arm, budget=arm.budget * factor)
+
+
+def frontier_budgets(cfg, arms, factors):
+    """The frontier's first budgets, in steps, beside the reference's: its steps times
+    FRONTIER_RATIO ** j for j = -1, -2, ... down to the cheapest arm's FLOPs at its smallest budget
+    factor, then for j = 1, 2, ... until there are FRONTIER_MIN_BUDGETS with the reference."""
+    reference = total_steps(cfg)
+    per_step = stage_costs(cfg, train.checked_request(cfg, plan=True)[1])[1] / reference
+    cheapest = min(planned_flops(at_budget(arm, min(factors))) for _, arm in arms) / per_step
+    below = max(1, math.ceil(math.log(reference / cheapest) / math.log(FRONTIER_RATIO)))
+    above = max(0, FRONTIER_MIN_BUDGETS - 1 - below)
+    return [round(reference * FRONTIER_RATIO ** j) for j in range(-below, above + 1) if j]
 
 
 @dataclass(frozen=True)
 class Run:
-    """One run of the bench: an arm (or a budget of the frontier) at a seed."""
+    """One run of the bench at a seed: an arm at a multiple of its budget, or a budget of the
+    frontier at a multiple of the baseline's lr."""
     seed: int
     arm: str                # an arm's name, or FRONTIER
-    budget: int = 0         # the frontier's: steps of plain training
+    budget: float = 1.0     # an arm's: the multiple of its recipe's budget
+    steps: int = 0          # the frontier's: steps of plain training ...
+    lr_factor: float = 1.0  # ... at baseline_lr times this
 
 
 FRONTIER = 'frontier'
 
 
+def arm_run(name, arm, seed, folder, factor):
+    """The run of an arm at seed and factor times its budget, in folder/<its name>[_budget<f>]."""
+    suffix = f'_budget{factor:g}' if factor != 1 else ''
+    run = replace(at_budget(arm, factor), seed=seed, out_dir=str(folder / (slug(name) + suffix)))
+    return Run(seed, name, budget=factor), (name + (f', {factor:g}x its budget' if suffix else ''),
+                                            run)
+
+
+def frontier_run(cfg, seed, steps, lr_factor, out):
+    """A budget of the frontier: cfg's baseline trained for steps at baseline_lr x lr_factor."""
+    lr = float(f'{peak_lr(cfg) * lr_factor:.3g}')
+    name = f'frontier{steps}' + (f'_lr{lr:g}' if lr_factor != 1 else '')
+    return (Run(seed, FRONTIER, steps=steps, lr_factor=lr_factor),
+            (f'frontier, {steps} steps' + (f', lr {lr:g}' if lr_factor != 1 else ''),
+             baseline_of(replace(cfg, seed=seed, baseline_lr=lr), steps,
+                         out / f'seed{seed}' / baseline_folder(cfg, name), eval_interval=steps)))
+
+
+def chosen_frontier(logs, seeds):
+    """({seed: {steps: final log line}}, {steps: {lr factor: median final loss}}): at each budget
+    the lr factor with the lowest median final loss over the seeds."""
+    runs = [run for run in logs if run.arm == FRONTIER]
+    trials = {}
+    for run in runs:
+        trials.setdefault(run.steps, {}).setdefault(run.lr_factor, []).append(
+            logs[run][-1]['val_loss'])
+    table = {steps: {f: report.median_range(v)[0] for f, v in by_lr.items()}
+             for steps, by_lr in trials.items()}
+    best = {steps: min(by_lr, key=by_lr.get) for steps, by_lr in table.items()}
+    return ({seed: {run.steps: dict(logs[run][-1], lr_factor=run.lr_factor) for run in runs
+                    if run.seed == seed and run.lr_factor == best[run.steps]} for seed in seeds},
+            table)
+
+
 def run_bench(cfg, arms, seeds, out, settings):
-    """Every arm and the frontier at every seed: ({seed: {arm name: log}}, {seed: frontier points}),
-    the reference baseline first. The frontier is extended, a budget FRONTIER_GROWTH times the
-    largest at a time, until it passes every arm's final loss at that seed (at most
-    FRONTIER_MAX_BUDGETS)."""
-    def budget(seed, steps):
-        folder = out / f'seed{seed}' / baseline_folder(cfg, f'frontier{steps}')
-        return Run(seed, FRONTIER, steps), (f'frontier, {steps} steps', baseline_of(
-            replace(cfg, seed=seed), steps, folder, eval_interval=steps))
+    """Every arm at every budget factor and the frontier at every seed. Returns the arms' logs at
+    their recipes' budgets {seed: {arm name: log}}, the reference baseline first; every arm's own
+    frontier {seed: {arm name: [final log line of each budget factor]}}; the frontier's points
+    {seed: [final log line of each budget]}; and the frontier's lr trials {steps: {lr factor:
+    median final loss}}. The frontier is extended, one FRONTIER_RATIO step up at a time, until it
+    passes every arm's final loss at every seed (at most FRONTIER_MAX_BUDGETS budgets)."""
+    def frontier_runs(budgets):
+        return dict(frontier_run(cfg, seed, steps, f, out)
+                    for seed in seeds for steps in budgets for f in settings.frontier_lrs)
     reference_name = f'baseline, {baseline_name(cfg)}'
     runs = {}
     for seed in seeds:
-        c, folder = replace(cfg, seed=seed), out / f'seed{seed}'
+        folder = out / f'seed{seed}'
         runs[Run(seed, reference_name)] = (reference_name, baseline_of(
-            c, total_steps(c), folder / baseline_folder(cfg, 'baseline')))
-        for name, arm in arms:
-            runs[Run(seed, name)] = (name, replace(arm, seed=seed,
-                                                   out_dir=str(folder / slug(name))))
-        runs.update(budget(seed, steps) for steps in frontier_budgets(c))
+            replace(cfg, seed=seed), total_steps(cfg), folder / baseline_folder(cfg, 'baseline')))
+        runs.update(arm_run(name, arm, seed, folder, f)
+                    for name, arm in arms for f in settings.budgets)
+    runs.update(frontier_runs(frontier_budgets(cfg, arms, settings.budgets)))
     logs = train_all(runs, settings.jobs, settings.threads)
     while True:
-        frontier = {seed: {run.budget: log[-1] for run, log in logs.items()
-                           if run.seed == seed and run.arm == FRONTIER} for seed in seeds}
-        arm_logs = {seed: {run.arm: log for run, log in logs.items()
-                           if run.seed == seed and run.arm != FRONTIER} for seed in seeds}
+        frontier, lr_trials = chosen_frontier(logs, seeds)
         for seed in seeds:
-            frontier[seed][total_steps(cfg)] = arm_logs[seed][reference_name][-1]
-        more = dict(budget(seed, round(max(frontier[seed]) * FRONTIER_GROWTH)) for seed in seeds
-                    if min(p['val_loss'] for p in frontier[seed].values())
-                    > min(log[-1]['val_loss'] for log in arm_logs[seed].values())
-                    and len(frontier[seed]) < FRONTIER_MAX_BUDGETS)
-        if not more:
+            frontier[seed][total_steps(cfg)] = dict(logs[Run(seed, reference_name)][-1],
+                                                    lr_factor=1.0)
+        short = [seed for seed in seeds if min(p['val_loss'] for p in frontier[seed].values())
+                 > min(log[-1]['val_loss'] for run, log in logs.items()
+                       if run.seed == seed and run.arm != FRONTIER)]
+        if not short or len(frontier[seeds[0]]) >= FRONTIER_MAX_BUDGETS:
             break
-        logs.update(train_all(more, settings.jobs, settings.threads))
-    return arm_logs, {seed: [dict(steps=steps, **point) for steps, point in sorted(points.items())]
-                      for seed, points in frontier.items()}
+        logs.update(train_all(frontier_runs([round(max(frontier[seeds[0]]) * FRONTIER_RATIO)]),
+                              settings.jobs, settings.threads))
+    arm_logs = {seed: {run.arm: log for run, log in logs.items()
+                       if run.seed == seed and run.arm != FRONTIER and run.budget == 1}
+                for seed in seeds}
+    arm_frontiers = {seed: {name: [dict(budget=run.budget, **logs[run][-1])
+                                   for run in sorted(logs, key=lambda r: r.budget)
+                                   if run.seed == seed and run.arm == name]
+                            for name in arm_logs[seed]} for seed in seeds}
+    return (arm_logs, arm_frontiers,
+            {seed: [dict(steps=steps, **point) for steps, point in sorted(points.items())]
+             for seed, points in frontier.items()}, lr_trials)
 
 
 def sweep_lr(cfg, seeds, out, settings):
@@ -270,23 +329,27 @@ def sweep_arms(arms, seeds, out, settings, results):
     return swept
 
 
-def print_plan(cfg, arms, seeds, out):
-    """What the bench would train at each seed: every arm's stages and FLOPs, the frontier's
-    budgets, and the total; nothing is trained or written. Returns the total FLOPs."""
+def print_plan(cfg, arms, seeds, out, settings):
+    """What the bench would train at each seed: every arm's stages and FLOPs at each budget factor,
+    the frontier's budgets, and the total; nothing is trained or written. Returns the total
+    FLOPs."""
     model_config = train.checked_request(cfg, plan=True)[1]
     reference = baseline_of(cfg, total_steps(cfg), out)
-    total = 0
-    for name, c in [(f'reference baseline, {baseline_name(cfg)}', reference)] + arms:
-        print(f"\n== {name}")
-        print(plan_table(c, model_config))
-        total += sum(flops for *_, flops in stage_costs(c, model_config)[0])
+    total = planned_flops(reference)
+    print(f"\n== reference baseline, {baseline_name(cfg)}\n{plan_table(reference, model_config)}")
+    for name, c in arms:
+        for factor in settings.budgets:
+            print(f"\n== {name}" + (f", {factor:g}x its budget" if factor != 1 else ''))
+            print(plan_table(at_budget(c, factor), model_config))
+            total += planned_flops(at_budget(c, factor))
     per_step = stage_costs(reference, model_config)[1] / total_steps(reference)
-    budgets = frontier_budgets(cfg)
-    total += sum(budgets) * per_step
+    budgets = frontier_budgets(cfg, arms, settings.budgets)
+    lrs = [float(f'{peak_lr(cfg) * f:.3g}') for f in settings.frontier_lrs]
+    total += sum(budgets) * per_step * len(lrs)
     print(f"\n== frontier: the baseline trained to completion at {', '.join(map(str, budgets))} "
-          f"steps beside the reference's {total_steps(cfg)} ({sum(budgets) * per_step:.3e} FLOPs), "
-          f"then {FRONTIER_GROWTH}x the largest until it passes every arm's final loss (at most "
-          f"{FRONTIER_MAX_BUDGETS} budgets)")
+          f"steps beside the reference's {total_steps(cfg)}, each at lr {', '.join(map(str, lrs))} "
+          f"({sum(budgets) * per_step * len(lrs):.3e} FLOPs), then {FRONTIER_RATIO}x the largest "
+          f"until it passes every arm's final loss (at most {FRONTIER_MAX_BUDGETS} budgets)")
     print(f"total at least {total:.3e} FLOPs a seed, {total * len(seeds):.3e} for the {len(seeds)} "
           f"seed(s) {seeds}; runs already finished in {out} are read, not trained")
     return total
@@ -299,6 +362,10 @@ def parse_bench_args(argv):
     if settings.n_seeds < 1 or settings.jobs < 1 or settings.threads < 0:
         raise ConfigError(f"n_seeds and jobs must be at least 1 and threads at least 0, got "
                           f"{settings.n_seeds}, {settings.jobs} and {settings.threads}")
+    if 1 not in settings.budgets or min(settings.budgets + settings.frontier_lrs) <= 0:
+        raise ConfigError(f"budgets must hold 1 (the recipes as written) and be positive, and "
+                          f"frontier_lrs be positive; got budgets={settings.budgets}, "
+                          f"frontier_lrs={settings.frontier_lrs}")
     files = [a for a in rest if not a.startswith('--')] or DEFAULT_CONFIGS
     overrides = [a for a in rest if a.startswith('--')]
     return settings, files, overrides
@@ -327,7 +394,7 @@ def main(argv):
         if settings.sweep:
             raise ConfigError("--plan shows a bench's runs at the recipes' learning rates: drop "
                               "--sweep to plan")
-        return print_plan(configs[0], arms + ablations(configs[0]), seeds, out)
+        return print_plan(configs[0], arms + ablations(configs[0]), seeds, out, settings)
     out.mkdir(parents=True, exist_ok=True)
     threads = (threads_per_run(settings.jobs, settings.threads) if settings.jobs > 1
                else torch.get_num_threads())
@@ -340,8 +407,10 @@ def main(argv):
     cfg = arms[0][1]
     arms += ablations(cfg)  # after the sweep: each keeps the main V-cycle's learning rates
     results.update(baseline_lr=peak_lr(cfg), baseline_decay=cfg.baseline_decay,
-                   arm_lr={name: c.lr for name, c in arms})
-    results['logs'], results['frontiers'] = run_bench(cfg, arms, seeds, out, settings)
+                   arm_lr={name: c.lr for name, c in arms}, budgets=settings.budgets,
+                   frontier_lrs=settings.frontier_lrs)
+    (results['logs'], results['arm_frontiers'], results['frontiers'],
+     results['frontier_lr_trials']) = run_bench(cfg, arms, seeds, out, settings)
     results = report.report(results, out)
     (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n')
     print(f"results: {out / 'results.json'}")

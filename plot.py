@@ -58,16 +58,22 @@ def finish(ax, label, lowest, shown=1.0):
     ax.legend(fontsize=8)
 
 
-def frontier_cost(points, loss):
-    """The cost (FLOPs or seconds) at which the frontier reaches `loss`. points: (cost, final loss)
-    of complete runs. The frontier is the best loss at most that cost buys (a larger budget that
-    ended higher does not count), interpolated linearly in log cost between the two budgets that
-    bracket `loss`; None if `loss` lies outside the frontier's range (never extrapolated)."""
+def envelope(points):
+    """The frontier of points (cost, final loss) of complete runs: the best loss at most each cost
+    buys, so a larger budget that ended higher does not count."""
     best, frontier = math.inf, []
     for cost, final in sorted(points):
         if final < best:
             best = final
             frontier.append((cost, final))
+    return frontier
+
+
+def frontier_cost(points, loss):
+    """The cost (FLOPs or seconds) at which the frontier of points reaches `loss`, interpolated
+    linearly in log cost between the two budgets that bracket it; None if `loss` lies outside the
+    frontier's range (never extrapolated)."""
+    frontier = envelope(points)
     if not frontier or loss > frontier[0][1] or loss < frontier[-1][1]:
         return None
     for (c0, l0), (c1, l1) in zip(frontier, frontier[1:]):
@@ -75,6 +81,18 @@ def frontier_cost(points, loss):
             f = (l0 - loss) / (l0 - l1)
             return math.exp(math.log(c0) + f * (math.log(c1) - math.log(c0)))
     return frontier[0][0]  # loss equals the only point's
+
+
+def frontier_loss(points, cost):
+    """The loss the frontier of points reaches for `cost`, interpolated linearly in log cost between
+    the two budgets that bracket it; None outside the budgets' range (never extrapolated)."""
+    frontier = envelope(points)
+    if not frontier or cost < frontier[0][0] or cost > max(c for c, _ in points):
+        return None
+    for (c0, l0), (c1, l1) in zip(frontier, frontier[1:]):
+        if c0 <= cost <= c1:
+            return l0 + (l1 - l0) * math.log(cost / c0) / math.log(c1 / c0)
+    return frontier[-1][1]  # past the last improvement: what the best budget reached
 
 
 def read_log(folder):

@@ -9,6 +9,12 @@ Definitions (README, "Counting the saving"):
     FLOPs and never extrapolated; wall time the same way;
   - first reach: the FLOPs and wall time at which the arm's full model first reaches the reference
     baseline's final loss, against the reference's totals (not reached: no figure).
+At the reference's loss, read on the arm's own frontier (the arm trained to completion at each of
+the bench's budget factors, interpolated on log FLOPs, never extrapolated):
+  - (b) the arm's loss minus the reference's at the reference's tokens and at its FLOPs;
+  - (c) the FLOPs the arm needs to reach the reference's final loss, and the saving there against
+    the reference's FLOPs (not reached within the largest budget factor: no figure; reached at the
+    smallest already: that budget's FLOPs, an upper bound, so the saving is at least the figure).
 Per arm, figures over seeds are median [min, max].
 """
 import json
@@ -18,7 +24,7 @@ from pathlib import Path
 
 import commandline
 from commandline import ConfigError
-from plot import PANELS, finish, frontier_cost, mark_level_changes, pyplot
+from plot import PANELS, finish, frontier_cost, frontier_loss, mark_level_changes, pyplot
 
 GPU_BF16_PEAK_FLOPS = {'H100 SXM': 989e12, 'H100 80GB HBM3': 989e12, 'H100 PCIe': 756e12,
                        'H100 NVL': 835e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12,
@@ -58,8 +64,31 @@ def saving_pct(cost, reference_cost):
     return None if cost is None or reference_cost is None else 100 * (1 - cost / reference_cost)
 
 
-def summarize(name, log, reference, frontier, shared=False):
-    """One arm at one seed: its final loss and costs, saved vs frontier, and first reach. With
+def at_reference(own, ref, frontier):
+    """The figures at the reference's loss of an arm at one seed, from its own frontier `own` (the
+    final log lines of its budget factors, with 'budget'): (b) its loss gaps, (c) what reaching the
+    reference's loss costs, and its saving at its own loss at every budget factor."""
+    def points(cost):
+        return [(p[cost], p['val_loss']) for p in own]
+    def gap(cost):
+        loss = frontier_loss(points(cost), ref[cost])
+        return None if loss is None else loss - ref['val_loss']
+    reach, at_most = frontier_cost(points('flops'), ref['val_loss']), False
+    cheapest = min(own, key=lambda p: p['flops'])
+    if reach is None and cheapest['val_loss'] <= ref['val_loss']:
+        reach, at_most = cheapest['flops'], True
+    baseline = [(p['flops'], p['val_loss']) for p in frontier]
+    return {'loss_gap_tokens': gap('tokens'), 'loss_gap_flops': gap('flops'),
+            'reach_flops': reach, 'reach_at_most': at_most,
+            'reach_flops_saved_pct': saving_pct(reach, ref['flops']),
+            'largest_budget': max(p['budget'] for p in own),
+            'budget_flops_saved_pct': {f"{p['budget']:g}": saving_pct(
+                p['flops'], frontier_cost(baseline, p['val_loss'])) for p in own}}
+
+
+def summarize(name, log, reference, frontier, own=None, shared=False):
+    """One arm at one seed: its final loss and costs, saved vs frontier, first reach, and the
+    figures at the reference's loss from its own frontier `own` (at_reference; none without). With
     shared (runs trained side by side), no wall-time figures: the runs slowed each other."""
     last, ref = log[-1], reference[-1]
     def frontier_at(cost):
@@ -76,7 +105,8 @@ def summarize(name, log, reference, frontier, shared=False):
             'first_reach_flops_saved_pct': saving_pct(reach[0], ref['flops']),
             'first_reach_time_saved_pct': saving_pct(reach[1], ref['time_s']),
             'tokens_per_s_by_level': tokens_per_s_by_level(log),
-            'level_changes': level_changes(log), **(no_times if shared else {})}
+            'level_changes': level_changes(log), **(no_times if shared else {}),
+            **at_reference(own or [dict(last, budget=1.0)], ref, frontier)}
 
 
 def level_changes(log):
@@ -96,13 +126,15 @@ def level_changes(log):
 
 
 SAVINGS = ('flops_saved_pct', 'time_saved_pct', 'first_reach_flops_saved_pct',
-           'first_reach_time_saved_pct')
+           'first_reach_time_saved_pct', 'reach_flops_saved_pct')
+LOSS_GAPS = ('loss_gap_tokens', 'loss_gap_flops')  # lower is better: a missing one ranks highest
 
 
-def median_range(values):
+def median_range(values, missing=-math.inf):
     """(median, min, max) of per-seed figures where None (not reached, or off the frontier) ranks
-    below every number: the median is None if more than half the seeds have none."""
-    ranked = sorted(values, key=lambda v: -math.inf if v is None else v)
+    as `missing`, below every number by default: the median is None if more than half the seeds
+    have none."""
+    ranked = sorted(values, key=lambda v: missing if v is None else v)
     n = len(ranked)
     mid = ranked[n // 2] if n % 2 else (None if None in ranked[n // 2 - 1:n // 2 + 1]
                                          else (ranked[n // 2 - 1] + ranked[n // 2]) / 2)
@@ -117,9 +149,19 @@ def aggregate(rows_by_seed):
     for name in names:
         rows = [r for rows in rows_by_seed.values() for r in rows if r['name'] == name]
         entry = {'name': name, 'seeds': len(rows),
-                 'first_reached': sum(r['first_reach_flops_saved_pct'] is not None for r in rows)}
+                 'first_reached': sum(r['first_reach_flops_saved_pct'] is not None for r in rows),
+                 'reached': sum(r.get('reach_flops') is not None for r in rows),
+                 'reached_at_most': sum(bool(r.get('reach_at_most')) for r in rows),
+                 'largest_budget': max(r.get('largest_budget', 1.0) for r in rows)}
+        def stats(values, missing=-math.inf):
+            return dict(zip(('median', 'min', 'max'), median_range(values, missing)))
         for key in ('final_val_loss', 'final_val_acc', 'total_flops') + SAVINGS:
-            entry[key] = dict(zip(('median', 'min', 'max'), median_range([r[key] for r in rows])))
+            entry[key] = stats([r.get(key) for r in rows])
+        for key in LOSS_GAPS:
+            entry[key] = stats([r.get(key) for r in rows], missing=math.inf)
+        entry['budget_flops_saved_pct'] = {
+            factor: stats([r['budget_flops_saved_pct'].get(factor) for r in rows])
+            for factor in rows[0].get('budget_flops_saved_pct', {})}
         entry['level_changes'] = [  # each change's diagnostics, the median over the seeds
             {key: (changes[0][key] if key == 'change'
                    else median_range([c[key] for c in changes])[0]) for key in changes[0]}
@@ -163,9 +205,12 @@ def print_seed(seed, rows, frontier):
               f"{pct(r['first_reach_time_saved_pct'])}")
 
 
+def cell(stat, fmt=pct):
+    """'median [min, max]' of a figure over seeds."""
+    return f"{fmt(stat['median'])} [{fmt(stat['min'])}, {fmt(stat['max'])}]"
+
+
 def print_summary(summary, seeds):
-    def cell(stat, fmt=pct):
-        return f"{fmt(stat['median'])} [{fmt(stat['min'])}, {fmt(stat['max'])}]"
     def four(v):
         return f'{v:.4f}'
     print(f"\nover {len(seeds)} seed(s) {list(seeds)}: median [min, max]")
@@ -181,6 +226,26 @@ def print_summary(summary, seeds):
               f"{s['first_reached']:>3d}/{s['seeds']}{accuracy}")
 
 
+def print_at_reference(summary):
+    """(a), (b) and (c) of every arm, median [min, max] over seeds, and (a) at each budget."""
+    def gap(v):
+        return f'{v:+.4f}' if v is not None else '   -   '
+    print("\nat the reference's loss, on each arm's own frontier: (a) FLOPs saved at its own final "
+          "loss, (b) its loss minus the reference's at equal tokens and equal FLOPs, (c) FLOPs "
+          "saved reaching the reference's loss")
+    print(f"{'arm':42s} {'(a) saved, own loss':>26s} {'(b) gap, equal tokens':>28s} "
+          f"{'(b) gap, equal FLOPs':>28s} {'(c) saved at ref loss':>26s} {'reached':>18s}")
+    for s in summary:
+        bound = f", {s['reached_at_most']} at most" if s['reached_at_most'] else ''
+        print(f"{s['name']:42s} {cell(s['flops_saved_pct']):>26s} "
+              f"{cell(s['loss_gap_tokens'], gap):>28s} {cell(s['loss_gap_flops'], gap):>28s} "
+              f"{cell(s['reach_flops_saved_pct']):>26s} "
+              f"{s['reached']:>3d}/{s['seeds']} by {s['largest_budget']:g}x{bound}")
+        if len(s['budget_flops_saved_pct']) > 1:
+            print(f"{'':42s} (a) at each budget: " + ', '.join(
+                f"{f}x {cell(stat)}" for f, stat in s['budget_flops_saved_pct'].items()))
+
+
 def print_level_changes(summary):
     def f(v):
         return f"{v:.3f}" if v is not None else '-'
@@ -193,10 +258,11 @@ def print_level_changes(summary):
                   f"{f(c['pair_cosine_50'])}")
 
 
-def plot(runs, frontiers, names, path, shared=False):
+def plot(runs, frontiers, names, path, shared=False, own=None):
     """Each arm's median validation loss over the seeds with the seeds' range as a band, against
     FLOPs and wall time (FLOPs alone when the runs shared the machine); dotted lines at level
-    changes; the frontier's budgets as points."""
+    changes; the frontier's budgets as points, and an arm's own frontier (own: {seed: {name: final
+    log line of each budget factor}}) as points joined in its colour."""
     try:
         plt = pyplot()
     except ConfigError as e:
@@ -220,6 +286,12 @@ def plot(runs, frontiers, names, path, shared=False):
             ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2,
                             lw=0)
             mark_level_changes(ax, x, logs[0], line.get_color())
+            points = [own[seed][name] for seed in runs if name in (own or {}).get(seed, {})]
+            if points and len(points[0]) > 1:  # each budget factor's median over the seeds
+                ax.plot(np.median([[p[key] for p in seed] for seed in points], axis=0),
+                        np.median([[p['val_loss'] for p in seed] for seed in points], axis=0),
+                        'o-', color=line.get_color(), ms=5, lw=1, label=f"{name} at " + ', '.join(
+                            f"{p['budget']:g}x" for p in points[0]) + ' its budget')
         budgets = [by_steps[steps] for steps in sorted(by_steps)]
         fx = [np.median([p[key] for p in v]) for v in budgets]
         fy = [np.array([p['val_loss'] for p in v]) for v in budgets]
@@ -240,15 +312,18 @@ def report(results, out):
     out/loss.png; returns results with 'rows', 'summary' and 'baseline_mfu' filled in."""
     seeds, logs, frontiers = results['seeds'], results['logs'], results['frontiers']
     shared = results.get('jobs', 1) > 1
+    own = results.get('arm_frontiers', {})  # a bench from before arms had frontiers has none
     rows = {}
     for seed in seeds:
         reference = next(iter(logs[seed].values()))
-        rows[seed] = [summarize(name, log, reference, frontiers[seed], shared)
+        rows[seed] = [summarize(name, log, reference, frontiers[seed],
+                                own.get(seed, {}).get(name), shared)
                       for name, log in logs[seed].items()]
         print_seed(seed, rows[seed], frontiers[seed])
     summary = aggregate(rows)
     baseline_mfu = None if shared else mfu(next(iter(logs[seeds[0]].values())), results['device'])
     print_summary(summary, seeds)
+    print_at_reference(summary)
     print_level_changes(summary)
     if shared:
         print(f"{results['jobs']} runs trained side by side: their wall times slowed each other, "
@@ -256,7 +331,7 @@ def report(results, out):
     if baseline_mfu:
         print(f"baseline MFU {baseline_mfu['mfu_pct']:.1f}% of {baseline_mfu['device']} bf16 peak")
     names = [name for name in logs[seeds[0]] if not name.startswith('ablation')]
-    if plot(logs, frontiers, names, Path(out) / 'loss.png', shared):
+    if plot(logs, frontiers, names, Path(out) / 'loss.png', shared, own):
         print(f"plot: {Path(out) / 'loss.png'}")
     return dict(results, rows=rows, summary=summary, baseline_mfu=baseline_mfu)
 

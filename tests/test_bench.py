@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import bench
+import pool
 import report
 import train
 from baseline import baseline_folder, baseline_of
@@ -50,6 +51,72 @@ def test_frontier_cost_interpolates_on_log_cost():
     # an arm at 1e12 FLOPs reaching 1.5 saves 1 - 1e12 / 2e12 = 50%
     assert report.saving_pct(1e12, report.frontier_cost(points, 1.5)) == pytest.approx(50.0)
     assert report.saving_pct(1e12, None) is None
+
+
+def test_frontier_loss_interpolates_on_log_cost():
+    points = [(4e12, 1.0), (1e12, 2.0), (16e12, 0.5)]
+    assert report.frontier_loss(points, 2e12) == pytest.approx(1.5)
+    assert report.frontier_loss(points, 8e12) == pytest.approx(0.75)
+    assert report.frontier_loss(points, 1e12) == 2.0 and report.frontier_loss(points, 16e12) == 0.5
+    assert report.frontier_loss(points, 0.9e12) is None and report.frontier_loss(points, 17e12) is None
+    # a larger budget that ended higher does not count: past 8e12, 8e12's loss
+    assert report.frontier_loss([(1e12, 2.0), (8e12, 1.0), (16e12, 1.2)], 12e12) == 1.0
+    assert report.frontier_loss([(1e12, 2.0), (8e12, 1.0), (16e12, 1.2)], 4e12) == \
+        pytest.approx(2.0 - 2 / 3)
+
+
+def test_figures_at_the_reference_loss_come_from_the_arms_own_frontier():
+    """(b) the loss gaps at the reference's tokens and FLOPs and (c) the FLOPs to reach its loss,
+    interpolated on the arm's own frontier, never extrapolated; reached at the smallest budget
+    already, that budget's FLOPs as an upper bound."""
+    ref = dict(flops=10.0, tokens=10.0, val_loss=2.0)
+    own = [dict(budget=1.0, flops=7.0, tokens=10.0, val_loss=2.1),
+           dict(budget=1.5, flops=10.5, tokens=15.0, val_loss=1.9)]
+    baseline = [dict(flops=5.0, val_loss=2.4), dict(flops=10.0, val_loss=2.0),
+                dict(flops=20.0, val_loss=1.6)]
+    figures = report.at_reference(own, ref, baseline)
+    assert figures['loss_gap_tokens'] == pytest.approx(0.1)   # the arm at 1x has ref's tokens
+    at_ref_flops = 2.1 - 0.2 * math.log(10 / 7) / math.log(1.5)
+    assert figures['loss_gap_flops'] == pytest.approx(at_ref_flops - 2.0)
+    # 2.0 lies halfway between 2.1 and 1.9: sqrt(7 x 10.5) FLOPs on log FLOPs
+    assert figures['reach_flops'] == pytest.approx(math.sqrt(7 * 10.5))
+    assert figures['reach_flops_saved_pct'] == pytest.approx(100 * (1 - math.sqrt(73.5) / 10))
+    assert not figures['reach_at_most'] and figures['largest_budget'] == 1.5
+    # (a) at each budget: 2.1 is bought by 5 x 2^(0.75) FLOPs of plain training, 1.9 by 10 x ...
+    assert figures['budget_flops_saved_pct']['1'] == pytest.approx(
+        100 * (1 - 7 / (5 * 2 ** 0.75)))
+    assert figures['budget_flops_saved_pct']['1.5'] == pytest.approx(
+        100 * (1 - 10.5 / (10 * 2 ** 0.25)))
+    above = [dict(p, val_loss=p['val_loss'] + 0.2) for p in own]
+    assert report.at_reference(above, ref, baseline)['reach_flops'] is None   # not within 1.5x
+    assert report.at_reference(above, ref, baseline)['loss_gap_flops'] == pytest.approx(
+        at_ref_flops + 0.2 - 2.0)
+    below = [dict(p, val_loss=p['val_loss'] - 0.2) for p in own]
+    reach = report.at_reference(below, ref, baseline)
+    assert (reach['reach_flops'], reach['reach_at_most']) == (7.0, True)
+    # one budget only: no gap at equal FLOPs off its single point
+    assert report.at_reference(own[:1], ref, baseline)['loss_gap_flops'] is None
+
+
+def test_the_frontier_takes_each_budgets_lr_by_the_median_over_seeds():
+    R = bench.Run
+    def line(loss):
+        return [dict(val_loss=loss, flops=1.0)]
+    # at 10 steps lr factor 0.7 wins on two seeds of three; at 20 steps factor 1 wins the median
+    logs = {R(1, bench.FRONTIER, steps=10, lr_factor=0.7): line(1.0),
+            R(2, bench.FRONTIER, steps=10, lr_factor=0.7): line(1.1),
+            R(3, bench.FRONTIER, steps=10, lr_factor=0.7): line(3.0),
+            R(1, bench.FRONTIER, steps=10, lr_factor=1.0): line(1.2),
+            R(2, bench.FRONTIER, steps=10, lr_factor=1.0): line(1.2),
+            R(3, bench.FRONTIER, steps=10, lr_factor=1.0): line(0.5),
+            **{R(s, bench.FRONTIER, steps=20, lr_factor=f): line(loss)
+               for s in (1, 2, 3) for f, loss in ((0.7, 0.9), (1.0, 0.8))},
+            R(1, 'an arm'): line(0.1)}
+    frontier, table = bench.chosen_frontier(logs, [1, 2, 3])
+    assert table == {10: {0.7: 1.1, 1.0: 1.2}, 20: {0.7: 0.9, 1.0: 0.8}}
+    assert {s: {steps: p['lr_factor'] for steps, p in points.items()}
+            for s, points in frontier.items()} == {s: {10: 0.7, 20: 1.0} for s in (1, 2, 3)}
+    assert frontier[3][10]['val_loss'] == 3.0    # the chosen lr's run, not that seed's best
 
 
 def test_median_range_ranks_missing_figures_lowest():
@@ -178,10 +245,13 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
         logs, frontier = saved['logs'][seed], saved['frontiers'][seed]
         assert logs[REFERENCE][-1]['iter'] == 4 + 10 + 12  # as many tokens as the V-cycle
         assert logs['growth (tiny)'][-1]['flops'] == logs['V-cycle, 2 levels (tiny)'][-1]['flops']
-        # at least 4 budgets, from half the V-cycle's FLOPs, past every arm's final loss
+        # at least 4 budgets, FRONTIER_RATIO apart from the cheapest arm's FLOPs, past every arm's
+        # final loss
         main_flops = logs['V-cycle, 2 levels (tiny)'][-1]['flops']
         assert len(frontier) >= 4
-        assert frontier[0]['flops'] == pytest.approx(0.5 * main_flops, rel=0.05)
+        assert frontier[0]['flops'] <= main_flops < frontier[0]['flops'] * 1.3
+        assert all(b['steps'] / a['steps'] == pytest.approx(bench.FRONTIER_RATIO, rel=0.1)
+                   for a, b in zip(frontier, frontier[1:]))
         assert min(p['val_loss'] for p in frontier) <= min(log[-1]['val_loss']
                                                            for log in logs.values())
         for row in saved['rows'][seed]:
@@ -271,7 +341,7 @@ def test_plan_lists_every_run_and_trains_nothing(tiny_corpus, tmp_path, capsys, 
     arms = [cfg, bench.growth_of(cfg), replace(cfg, alpha=(1.0,)), baseline_of(cfg, 26, 'x')]
     per_step = stage_costs(arms[-1], model_config)[1] / 26
     expected = sum(sum(f for *_, f in stage_costs(c, model_config)[0]) for c in arms) \
-        + sum(bench.frontier_budgets(cfg)) * per_step
+        + sum(bench.frontier_budgets(cfg, [('main', cfg)], (1.0,))) * per_step
     assert total == pytest.approx(expected)
     assert f'{2 * total:.3e} for the 2 seed(s) [1337, 1338]' in text
     assert not (tmp_path / 'bench').exists()
@@ -377,3 +447,74 @@ def test_the_baselines_schedule_is_a_recipe_setting_the_sweep_chooses(tiny_corpu
     assert (reference['lr'], reference['decay_steps']) == ([lr], round(decay * 26))
     trial = next((tmp_path / 'swept' / 'sweep_baseline_wsd0.2').glob('*/seed1337/config.json'))
     assert json.loads(trial.read_text())['decay_steps'] == round(0.2 * 26)
+
+
+def test_every_arm_gets_its_own_frontier(tiny_corpus, tmp_path, capsys):
+    """--budgets trains every arm at each multiple of its budget (every stage's steps and
+    decay_steps scaled, warmups kept), in folders of its own; --frontier_lrs trains each frontier
+    budget at several lrs and keeps the one with the lowest median final loss; the report reads
+    (a), (b) and (c) on each arm's frontier."""
+    recipe = tmp_path / 'tiny.py'
+    write_recipe(recipe, tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12',
+                                   eval_interval=4, decay_steps=6))
+    results = bench.main([str(recipe), '--baseline_lr=3e-3', '--growth=False',
+                          '--budgets=1,1.5', '--frontier_lrs=0.7,1'])
+    main_cycle = 'V-cycle, 2 levels (tiny)'
+    seed = tmp_path / 'bench' / 'seed1337'
+    scaled = json.loads((seed / 'V-cycle_2_levels_tiny_budget1.5' / 'config.json').read_text())
+    assert scaled['budget'] == 1.5 and scaled['up_steps'] == [10, 12]
+    stages = plan_stages(train.parse_args([str(recipe), '--budget=1.5']))
+    assert [(s.steps, s.warmup, s.decay_steps) for s in stages] == [(6, 2, 9), (18, 2, 9),
+                                                                     (15, 2, 9)]
+    assert read_log(seed / 'V-cycle_2_levels_tiny_budget1.5')[-1]['iter'] == 6 + 18 + 15
+    own = results['arm_frontiers'][1337][main_cycle]
+    assert [p['budget'] for p in own] == [1.0, 1.5] and own[0] == dict(
+        results['logs'][1337][main_cycle][-1], budget=1.0)
+    assert own[1]['tokens'] == pytest.approx(1.5 * own[0]['tokens'], rel=0.05)
+    # every frontier budget at both lrs; each point is the run of the lr chosen for its budget
+    frontier, trials = results['frontiers'][1337], results['frontier_lr_trials']
+    reference_steps = 4 + 10 + 12
+    for point in frontier:
+        if point['steps'] == reference_steps:
+            continue
+        assert set(trials[point['steps']]) == {0.7, 1.0}
+        assert point['lr_factor'] == min(trials[point['steps']], key=trials[point['steps']].get)
+        name = f"frontier{point['steps']}" + ('_lr0.0021' if point['lr_factor'] == 0.7 else '')
+        assert read_log(seed / (name + '_wsd0.2'))[-1]['val_loss'] == point['val_loss']
+    assert (seed / f"frontier{frontier[0]['steps']}_lr0.0021_wsd0.2").is_dir()
+    # the cheapest run of any arm (the cycle at 1x) lies on the frontier's first step up
+    assert frontier[0]['flops'] <= own[0]['flops'] < frontier[1]['flops']
+    row = next(r for r in results['rows'][1337] if r['name'] == main_cycle)
+    reference = results['logs'][1337][REFERENCE][-1]
+    assert row == dict(row, **report.at_reference(own, reference, frontier))
+    assert set(row['budget_flops_saved_pct']) == {'1', '1.5'}
+    text = capsys.readouterr().out
+    assert "at the reference's loss, on each arm's own frontier" in text
+    assert '(a) at each budget: 1x' in text
+    # the report alone, from results.json, gives the same figures
+    again = json.loads(json.dumps(results['summary']))
+    report.main([str(tmp_path / 'bench')])
+    reread = json.loads((tmp_path / 'bench' / 'results.json').read_text())
+    assert reread['summary'] == again
+
+
+def test_a_run_from_before_a_new_setting_is_still_read(tiny_corpus, tmp_path):
+    """A finished run whose config.json lacks a setting added to Config since (budget) ran with
+    its default: the bench reads it rather than training it again."""
+    cfg = train.parse_args(tiny_args(tiny_corpus, tmp_path, up_steps='3,3', down_steps=2))
+    train.run(cfg)
+    assert pool.finished_log(cfg) is not None
+    saved = json.loads((tmp_path / 'config.json').read_text())
+    del saved['budget']
+    (tmp_path / 'config.json').write_text(json.dumps(saved))
+    assert pool.finished_log(cfg) is not None
+    assert pool.finished_log(replace(cfg, budget=2.0)) is None
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--budgets=1.3,1.6'], 'budgets must hold 1'), (['--frontier_lrs=0,1'], 'budgets must hold 1'),
+    (['--budget=0'], 'budget must be positive'),
+    (['--budget=0.001'], "budget=0.001 leaves level 1's down stage no step")])
+def test_bad_budgets(argv, message):
+    with pytest.raises(train.ConfigError, match=message):
+        bench.main(argv + ['--plan'])

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import commandline
 from commandline import ConfigError
-from plot import PANELS, finish, frontier_cost, frontier_loss, mark_level_changes, pyplot
+from plot import (PANELS, finish, frontier_cost, frontier_loss, mark_level_changes, mark_saving,
+                  pyplot)
 
 GPU_BF16_PEAK_FLOPS = {'H100 SXM': 989e12, 'H100 80GB HBM3': 989e12, 'H100 PCIe': 756e12,
                        'H100 NVL': 835e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12,
@@ -261,8 +262,9 @@ def print_level_changes(summary):
 def plot(runs, frontiers, names, path, shared=False, own=None):
     """Each arm's median validation loss over the seeds with the seeds' range as a band, against
     FLOPs and wall time (FLOPs alone when the runs shared the machine); dotted lines at level
-    changes; the frontier's budgets as points, and an arm's own frontier (own: {seed: {name: final
-    log line of each budget factor}}) as points joined in its colour."""
+    changes; the frontier's budgets as points, with each arm's saving at its median final loss
+    marked on the frontier of the medians, and an arm's own frontier (own: {seed: {name: final log
+    line of each budget factor}}) as points joined in its colour."""
     try:
         plt = pyplot()
     except ConfigError as e:
@@ -298,9 +300,13 @@ def plot(runs, frontiers, names, path, shared=False, own=None):
         spread = [[np.median(v) - v.min() for v in fy], [v.max() - np.median(v) for v in fy]]
         ax.errorbar(fx, [np.median(v) for v in fy], yerr=spread, fmt='ks--', ms=4, lw=1,
                     capsize=3, label='plain training to each budget: the frontier')
+        for name in names[1:]:  # each arm's median end against the frontier's medians
+            mark_saving(ax, np.median([runs[s][name][-1][key] for s in runs]),
+                        np.median([runs[s][name][-1]['val_loss'] for s in runs]),
+                        list(zip(fx, [np.median(v) for v in fy])))
         finish(ax, label, lowest, shown=0.8)
-    fig.suptitle(f'validation loss: median over {len(runs)} seed(s), the band their range',
-                 fontsize=10)
+    fig.suptitle(f'validation loss: median over {len(runs)} seed(s), the band their range\narrows: '
+                 f'the saving at the median final loss, read on the median frontier', fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

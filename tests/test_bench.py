@@ -449,7 +449,7 @@ def test_the_baselines_schedule_is_a_recipe_setting_the_sweep_chooses(tiny_corpu
     assert json.loads(trial.read_text())['decay_steps'] == round(0.2 * 26)
 
 
-def test_every_arm_gets_its_own_frontier(tiny_corpus, tmp_path, capsys):
+def test_every_arm_gets_its_own_frontier(tiny_corpus, tmp_path, capsys, monkeypatch):
     """--budgets trains every arm at each multiple of its budget (every stage's steps and
     decay_steps scaled, warmups kept), in folders of its own; --frontier_lrs trains each frontier
     budget at several lrs and keeps the one with the lowest median final loss; the report reads
@@ -457,6 +457,8 @@ def test_every_arm_gets_its_own_frontier(tiny_corpus, tmp_path, capsys):
     recipe = tmp_path / 'tiny.py'
     write_recipe(recipe, tiny_args(tiny_corpus, tmp_path / 'bench', down_steps=4, up_steps='10,12',
                                    eval_interval=4, decay_steps=6))
+    marked = []
+    monkeypatch.setattr(report, 'mark_saving', lambda ax, *a: marked.append(a))
     results = bench.main([str(recipe), '--baseline_lr=3e-3', '--growth=False',
                           '--budgets=1,1.5', '--frontier_lrs=0.7,1'])
     main_cycle = 'V-cycle, 2 levels (tiny)'
@@ -490,6 +492,10 @@ def test_every_arm_gets_its_own_frontier(tiny_corpus, tmp_path, capsys):
     assert set(row['budget_flops_saved_pct']) == {'1', '1.5'}
     text = capsys.readouterr().out
     assert "at the reference's loss, on each arm's own frontier" in text
+    if 'plot: ' in text:  # with matplotlib: the cycle's saving marked at its final loss
+        cost, loss, points = marked[0]
+        assert (cost, loss) == (own[0]['flops'], own[0]['val_loss'])
+        assert points == [(p['flops'], p['val_loss']) for p in frontier]
     assert '(a) at each budget: 1x' in text
     # the report alone, from results.json, gives the same figures
     again = json.loads(json.dumps(results['summary']))

@@ -25,8 +25,9 @@ def baseline_of(cfg, steps, out_dir, eval_interval=None):
     no_changes = {f.name: () for f in fields(cfg)
                   if typing.get_origin(f.type) is tuple and f.name not in PER_LEVEL}
     decay_steps = max(1, round(cfg.baseline_decay * steps)) if cfg.baseline_decay else 0
-    return replace(cfg, levels=1, **level_1, budget=1.0, decay_steps=decay_steps, decay_every_stage=False,
-                   mup_lr=False, baseline_lr=0.0, baseline_decay=0.0, out_dir=str(out_dir),
+    return replace(cfg, levels=1, **level_1, budget=1.0, decay_steps=decay_steps,
+                   decay_every_stage=False, mup_lr=False, baseline_lr=0.0, baseline_decay=0.0,
+                   out_dir=str(out_dir),
                    eval_interval=eval_interval or cfg.eval_interval, **no_changes)
 
 

@@ -116,6 +116,16 @@ def moved_down_steps(c, factor):
     return dict(down_steps=down, up_steps=up)
 
 
+def moved_return_steps(c, factor):
+    """Level 1's last stage (up_steps[0], the return) times factor, the bottom's steps changed so
+    that the FLOPs stay the same: a longer (factor > 1) or later (< 1) return."""
+    costs, _ = stage_costs(c, train.checked_request(c, plan=True)[1])
+    per_step = {stage.level: flops / stage.steps for stage, _, _, flops in costs if stage.steps}
+    up = round(c.up_steps[0] * factor)
+    bottom = round(c.up_steps[-1] - (up - c.up_steps[0]) * per_step[1] / per_step[c.levels])
+    return dict(up_steps=(up,) + c.up_steps[1:-1] + (bottom,))
+
+
 def scaled_lr(c, factor, from_level=1):
     """The peak lr of levels from_level .. k times factor (3 significant digits)."""
     return dict(lr=tuple(float(f'{v * factor:.3g}') if level >= from_level else v
@@ -127,6 +137,8 @@ ABLATIONS = {
     **{f'alpha-{a:g}': dict(alpha=a) for a in (0, 0.25, 0.5, 0.75, 1)},
     'E_a-half': lambda c: moved_down_steps(c, 0.5),
     'E_a-double': lambda c: moved_down_steps(c, 2.0),
+    'return-x1.4': lambda c: moved_return_steps(c, 1.4),
+    'return-x0.6': lambda c: moved_return_steps(c, 0.6),
     'lr-x0.7': lambda c: scaled_lr(c, 0.7), 'lr-x1.4': lambda c: scaled_lr(c, 1.4),
     'lr-small-x0.5': lambda c: scaled_lr(c, 0.5, from_level=2),
     'lr-small-x2': lambda c: scaled_lr(c, 2, from_level=2),

@@ -25,8 +25,8 @@ def finished_log(cfg):
     out = Path(cfg.out_dir)
     if not (out / 'config.json').exists() or not (out / 'log.jsonl').exists():
         return None
-    stored = {**json.loads(json.dumps(asdict(train.Config()))),  # a setting added since: its default
-              **json.loads((out / 'config.json').read_text())}
+    defaults = json.loads(json.dumps(asdict(train.Config())))  # of a setting added since the run
+    stored = {**defaults, **json.loads((out / 'config.json').read_text())}
     wanted = json.loads(json.dumps(asdict(cfg)))  # as JSON stores it: tuples become lists
     same = set(stored) <= set(wanted) and all(stored.get(k) == v for k, v in wanted.items()
                                               if k not in BASELINE_SETTINGS)

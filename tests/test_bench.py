@@ -58,7 +58,8 @@ def test_frontier_loss_interpolates_on_log_cost():
     assert report.frontier_loss(points, 2e12) == pytest.approx(1.5)
     assert report.frontier_loss(points, 8e12) == pytest.approx(0.75)
     assert report.frontier_loss(points, 1e12) == 2.0 and report.frontier_loss(points, 16e12) == 0.5
-    assert report.frontier_loss(points, 0.9e12) is None and report.frontier_loss(points, 17e12) is None
+    assert report.frontier_loss(points, 0.9e12) is None      # never extrapolated
+    assert report.frontier_loss(points, 17e12) is None
     # a larger budget that ended higher does not count: past 8e12, 8e12's loss
     assert report.frontier_loss([(1e12, 2.0), (8e12, 1.0), (16e12, 1.2)], 12e12) == 1.0
     assert report.frontier_loss([(1e12, 2.0), (8e12, 1.0), (16e12, 1.2)], 4e12) == \
@@ -385,6 +386,14 @@ def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     half, double = arms['ablation: E_a-half (tiny)'], arms['ablation: E_a-double (tiny)']
     assert (half.down_steps, half.up_steps) == ((5,), (55, 90))
     assert (double.down_steps, double.up_steps) == ((20,), (40, 90))
+    # the return 1.4x and 0.6x as long, the bottom's steps traded at the same FLOPs
+    model_config = train.checked_request(cfg, plan=True)[1]
+    def flops(c):
+        return sum(f for *_, f in stage_costs(c, model_config)[0])
+    for name, up in (('return-x1.4', 70), ('return-x0.6', 30)):
+        arm = arms[f'ablation: {name} (tiny)']
+        assert arm.up_steps[0] == up and arm.down_steps == cfg.down_steps
+        assert flops(arm) == pytest.approx(flops(cfg), rel=0.01)
     assert all(c.n_layer == 2 for c in arms.values())
     picked = bench.ablation_arms(cfg, str(recipe), ['--n_layer=2'], ['alpha-1', 'E_a-half'])
     assert [name for name, _ in picked] == ['ablation: alpha-1 (tiny)', 'ablation: E_a-half (tiny)']

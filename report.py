@@ -192,18 +192,27 @@ def pct(v):
     return f"{v:5.1f}%" if v is not None else "   -  "
 
 
+def gap(v):
+    return f'{v:+.4f}' if v is not None else '   -   '
+
+
 def print_seed(seed, rows, frontier):
+    def lr(p):
+        return f" (lr x{p['lr_factor']:g})" if p.get('lr_factor', 1) != 1 else ''
     print(f"\nseed {seed}: frontier (steps: final loss) " +
-          ', '.join(f"{p['steps']}: {p['val_loss']:.4f}" for p in frontier))
+          ', '.join(f"{p['steps']}: {p['val_loss']:.4f}{lr(p)}" for p in frontier))
     print(f"{'arm':42s} {'final loss':>10s} {'FLOPs':>10s} {'frontier FLOPs':>14s} "
-          f"{'FLOPs saved':>11s} {'time saved':>10s} {'first reach FLOPs/time saved':>28s}")
+          f"{'FLOPs saved':>11s} {'time saved':>10s} {'first reach FLOPs/time saved':>28s}   "
+          f"(b) gap at equal tokens, FLOPs; (c) saved at the reference's loss")
     for r in rows:
         frontier_flops = (f"{r['frontier_flops']:14.3e}" if r['frontier_flops']
                           else f"{'off frontier':>14s}")
+        at_most = ' at least' if r.get('reach_at_most') else ''
         print(f"{r['name']:42s} {r['final_val_loss']:10.4f} {r['total_flops']:10.3e} "
               f"{frontier_flops} {pct(r['flops_saved_pct']):>11s} {pct(r['time_saved_pct']):>10s} "
               f"{pct(r['first_reach_flops_saved_pct']):>19s} "
-              f"{pct(r['first_reach_time_saved_pct'])}")
+              f"{pct(r['first_reach_time_saved_pct'])}   {gap(r.get('loss_gap_tokens'))}, "
+              f"{gap(r.get('loss_gap_flops'))}; {pct(r.get('reach_flops_saved_pct'))}{at_most}")
 
 
 def cell(stat, fmt=pct):
@@ -229,8 +238,6 @@ def print_summary(summary, seeds):
 
 def print_at_reference(summary):
     """(a), (b) and (c) of every arm, median [min, max] over seeds, and (a) at each budget."""
-    def gap(v):
-        return f'{v:+.4f}' if v is not None else '   -   '
     print("\nat the reference's loss, on each arm's own frontier: (a) FLOPs saved at its own final "
           "loss, (b) its loss minus the reference's at equal tokens and equal FLOPs, (c) FLOPs "
           "saved reaching the reference's loss")

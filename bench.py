@@ -126,9 +126,14 @@ def moved_return_steps(c, factor):
     return dict(up_steps=(up,) + c.up_steps[1:-1] + (bottom,))
 
 
+def times(lr, factor):
+    """lr x factor to 3 significant digits, as the bench names and compares its trials."""
+    return float(f'{lr * factor:.3g}')
+
+
 def scaled_lr(c, factor, from_level=1):
     """The peak lr of levels from_level .. k times factor (3 significant digits)."""
-    return dict(lr=tuple(float(f'{v * factor:.3g}') if level >= from_level else v
+    return dict(lr=tuple(times(v, factor) if level >= from_level else v
                          for level, v in enumerate(c.lr, 1)))
 
 
@@ -230,7 +235,7 @@ def arm_run(name, arm, seed, folder, factor):
 
 def frontier_run(cfg, seed, steps, lr_factor, out):
     """A budget of the frontier: cfg's baseline trained for steps at baseline_lr x lr_factor."""
-    lr = float(f'{peak_lr(cfg) * lr_factor:.3g}')
+    lr = times(peak_lr(cfg), lr_factor)
     name = f'frontier{steps}' + (f'_lr{lr:g}' if lr_factor != 1 else '')
     return (Run(seed, FRONTIER, steps=steps, lr_factor=lr_factor),
             (f'frontier, {steps} steps' + (f', lr {lr:g}' if lr_factor != 1 else ''),
@@ -279,9 +284,9 @@ def run_bench(cfg, arms, seeds, out, settings):
         for seed in seeds:
             frontier[seed][total_steps(cfg)] = dict(logs[Run(seed, reference_name)][-1],
                                                     lr_factor=1.0)
-        short = [seed for seed in seeds if min(p['val_loss'] for p in frontier[seed].values())
-                 > min(log[-1]['val_loss'] for run, log in logs.items()
-                       if run.seed == seed and run.arm != FRONTIER)]
+        short = any(min(p['val_loss'] for p in frontier[seed].values())
+                    > min(log[-1]['val_loss'] for run, log in logs.items()
+                          if run.seed == seed and run.arm != FRONTIER) for seed in seeds)
         if not short or len(frontier[seeds[0]]) >= FRONTIER_MAX_BUDGETS:
             break
         logs.update(train_all(frontier_runs([round(max(frontier[seeds[0]]) * FRONTIER_RATIO)]),
@@ -303,7 +308,7 @@ def sweep_lr(cfg, seeds, out, settings):
     factor with the lowest median final loss over the seeds wins. Returns (lr tuple, table)."""
     lr, table = cfg.lr, {}
     for level in range(cfg.levels):
-        trials = [tuple(float(f'{v * factor:.3g}') if i == level else v for i, v in enumerate(lr))
+        trials = [tuple(times(v, factor) if i == level else v for i, v in enumerate(lr))
                   for factor in SWEEP_FACTORS]
         new = [trial for trial in trials if trial not in table]  # an earlier level's trial is read
         folder = {trial: out / ('lr' + '_'.join(map(str, trial))) for trial in new}
@@ -356,7 +361,7 @@ def print_plan(cfg, arms, seeds, out, settings):
             total += planned_flops(at_budget(c, factor))
     per_step = stage_costs(reference, model_config)[1] / total_steps(reference)
     budgets = frontier_budgets(cfg, arms, settings.budgets)
-    lrs = [float(f'{peak_lr(cfg) * f:.3g}') for f in settings.frontier_lrs]
+    lrs = [times(peak_lr(cfg), f) for f in settings.frontier_lrs]
     total += sum(budgets) * per_step * len(lrs)
     print(f"\n== frontier: the baseline trained to completion at {', '.join(map(str, budgets))} "
           f"steps beside the reference's {total_steps(cfg)}, each at lr {', '.join(map(str, lrs))} "

@@ -64,6 +64,13 @@ def max_abs_diff(a, b):
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
+def share_differing(a, b, tolerance):
+    """The fraction of all elements of state dicts a and b that differ by more than tolerance."""
+    assert a.keys() == b.keys()
+    differing = sum(((a[k] - b[k]).abs() > tolerance).sum().item() for k in a)
+    return differing / sum(a[k].numel() for k in a)
+
+
 def read_log(out_dir):
     return [json.loads(line) for line in (Path(out_dir) / 'log.jsonl').read_text().splitlines()]
 

@@ -1,4 +1,5 @@
 """End-to-end runs of train.py: k = 1, 2, 3 levels, gradient accumulation, DDP, config parsing."""
+import itertools
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 import train
-from conftest import ROOT, max_abs_diff, read_log, tiny_args, weights
+from conftest import ROOT, max_abs_diff, read_log, share_differing, tiny_args, weights
 from model import GPT, GPTConfig
 from schedule import plan_stages
 from step import accumulate_gradients
@@ -71,16 +72,17 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_corpus, tmp_path):
     assert max_abs_diff(*grads) <= 1e-6
     assert max(g.abs().max().item() for g in grads[0].values()) > 1e-2  # real gradients, not zeros
     # and whole runs through both level changes agree. Micro-batches of other shapes round
-    # differently (about 1e-7) and Adam's g / sqrt(v) amplifies that where g is tiny; a small lr
-    # keeps the amplified difference well below the tolerance.
+    # differently (about 1e-7 of a gradient), and where a gradient element is itself about that
+    # small, Adam's g / sqrt(v) turns the rounding into a difference of a good part of a step (one
+    # element of 60,096 moved 3.6e-6, the next 7e-9, at lr 1e-4). A wrong accumulation moves
+    # nearly every element by about a step, so: all but 1 in 1,000 elements agree to 1e-6.
     for micro_batch in ('8', '2', '8,2'):  # the last: each level its own micro-batch
         train.main(tiny_args(tiny_corpus, tmp_path / f'run{micro_batch}', micro_batch=micro_batch,
                              down_steps=2, up_steps='2,2', lr='1e-4,2e-4'))
-    for level in (1, 2):
-        assert max_abs_diff(weights(tmp_path / f'run8/model_level{level}.pt'),
-                            weights(tmp_path / f'run2/model_level{level}.pt')) <= 1e-6
-        assert max_abs_diff(weights(tmp_path / f'run8/model_level{level}.pt'),
-                            weights(tmp_path / f'run8,2/model_level{level}.pt')) <= 1e-6
+    for level, other in itertools.product((1, 2), ('2', '8,2')):
+        one_batch, accumulated = (weights(tmp_path / f'run{micro_batch}/model_level{level}.pt')
+                                  for micro_batch in ('8', other))
+        assert share_differing(one_batch, accumulated, 1e-6) <= 1e-3
 
 
 def test_ddp_two_processes_match_one(tiny_corpus, tmp_path):

@@ -248,7 +248,7 @@ def print_at_reference(summary):
         print(f"{s['name']:42s} {cell(s['flops_saved_pct']):>26s} "
               f"{cell(s['loss_gap_tokens'], gap):>28s} {cell(s['loss_gap_flops'], gap):>28s} "
               f"{cell(s['reach_flops_saved_pct']):>26s} "
-              f"{s['reached']:>3d}/{s['seeds']} by {s['largest_budget']:g}x{bound}")
+              f"{s['reached']:>3d}/{s['seeds']} within {s['largest_budget']:g}x{bound}")
         if len(s['budget_flops_saved_pct']) > 1:
             print(f"{'':42s} (a) at each budget: " + ', '.join(
                 f"{f}x {cell(stat)}" for f, stat in s['budget_flops_saved_pct'].items()))

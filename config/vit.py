@@ -13,4 +13,4 @@ up_steps = (300, 400)
 lr = (1e-3, 2e-3)
 warmup, transition_warmup = 50, (20,)
 alpha = (0.25,)
-eval_interval, eval_iters = 50, 8
+eval_interval, eval_iters = 100, 64  # 64 x 64: the 4,096 validation images, read whole

@@ -42,20 +42,27 @@ def dataset_folder(name):
 
 
 def planned_meta(name):
-    """The metadata of the dataset `name` for a plan: its meta.pkl, or, before a dataset under
-    data/ is prepared, what its prepare.py declares (META), so that a plan needs no download."""
+    """The metadata of the dataset `name` for a plan: its meta.pkl, or what its prepare.py declares
+    (META) for a dataset under data/ not yet prepared, so that a plan needs no download, and for a
+    built-in one, which a run makes again if its files are older (prepare_builtin)."""
     folder = dataset_path(name)
-    if (folder / 'meta.pkl').exists() or '/' in name or not (folder / 'prepare.py').exists():
+    declares = name in BUILT_IN or not (folder / 'meta.pkl').exists()
+    if not declares or '/' in name or not (folder / 'prepare.py').exists():
         return read_meta(dataset_folder(name))
     declared = getattr(importlib.import_module(f'data.{name}.prepare'), 'META', None)
     return declared if declared is not None else read_meta(dataset_folder(name))
 
 
 def prepare_builtin(name):
-    """The built-in datasets are made on first use (no network). Their files are written
-    atomically, so DDP ranks doing this at once all end with the same complete files."""
-    if name in BUILT_IN and not (DATA_DIR / name / 'meta.pkl').exists():
-        importlib.import_module(f'data.{name}.prepare').prepare(DATA_DIR / name)
+    """The built-in datasets are made on first use (no network), and made again where the stored
+    meta.pkl lacks what their prepare.py now declares (META): files of an older generator. Their
+    files are written atomically, so DDP ranks doing this at once all end with the same complete
+    files."""
+    if name not in BUILT_IN:
+        return
+    folder, module = DATA_DIR / name, importlib.import_module(f'data.{name}.prepare')
+    if not (folder / 'meta.pkl').exists() or not module.META.items() <= read_meta(folder).items():
+        module.prepare(folder)
 
 
 def write_atomically(path, write):
@@ -191,7 +198,15 @@ class ImageBatches(TextBatches):
 
     def draw(self, split, index, rows):
         g = torch.Generator().manual_seed(seed_for(self.seed, int(split == 'val'), index))
+        return self.images(split, torch.randint(len(self.split[split][1]), (rows,), generator=g))
+
+    def eval_batch(self, split, index, rows):
+        """The index-th evaluation batch of a split: its images index * rows on, in order (wrapping
+        round), so that eval_iters batches of micro_batch images read eval_iters x micro_batch
+        images once each, the whole split when that is its size."""
+        return self.images(split, (index * rows + torch.arange(rows)) % len(self.split[split][1]))
+
+    def images(self, split, pick):
         images, labels = self.split[split]
-        pick = torch.randint(len(labels), (rows,), generator=g)
         x, y = (images[pick].float() - IMAGE_MEAN) / IMAGE_STD, labels[pick]
         return (x.pin_memory(), y.pin_memory()) if self.pin else (x, y)

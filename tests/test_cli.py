@@ -110,7 +110,7 @@ def test_plan_of_the_recipes(recipe, tmp_path, capsys):
         L, d = shapes[stage.level - 1]
         if cfg.model == 'vit':
             T = (16 // cfg.patch_size) ** 2 + 1
-            embed = 3 * cfg.patch_size ** 2 * d + d + d + (d + 1) * 10
+            embed = 3 * cfg.patch_size ** 2 * d + d + d + (d + 1) * 20  # 20 classes
         else:
             T = cfg.block_size
             # the padded table

@@ -7,7 +7,8 @@ import pytest
 import tiktoken
 import torch
 
-from data import DataError, TextBatches, load_tokens, read_meta, write_meta, write_tokens
+from data import (IMAGE_MEAN, IMAGE_STD, DataError, ImageBatches, TextBatches, load_tokens,
+                  read_meta, write_meta, write_tokens)
 
 
 def test_stdlib_prepare(tmp_path):
@@ -65,10 +66,21 @@ def test_synthetic_images_prepare(tmp_path):
     prepare(tmp_path, n_train=300, n_val=50)
     with np.load(tmp_path / 'train.npz') as f:
         x, y = f['x'], f['y']
-    assert x.shape == (300, 3, 16, 16) and x.dtype == np.uint8 and set(y) == set(range(10))
+    assert x.shape == (300, 3, 16, 16) and x.dtype == np.uint8 and set(y) == set(range(20))
     prepare(tmp_path / '..' / tmp_path.name, n_train=300, n_val=50)  # deterministic
     with np.load(tmp_path / 'train.npz') as f:
         assert np.array_equal(f['x'], x)
+
+
+def test_image_evaluation_reads_the_split_in_order(tiny_images):
+    batches = ImageBatches(tiny_images, batch_rows=8, seed=3)
+    with np.load(tiny_images / 'val.npz') as f:
+        x, y = f['x'], f['y']
+    read = [batches.eval_batch('val', i, 40) for i in range(len(y) // 40)]  # the whole split once
+    pixels = torch.cat([r[0] for r in read]) * IMAGE_STD + IMAGE_MEAN
+    assert torch.equal(pixels.round().to(torch.uint8), torch.from_numpy(x))
+    assert torch.equal(torch.cat([r[1] for r in read]), torch.from_numpy(y))
+    assert torch.equal(batches.eval_batch('val', len(y) // 40, 40)[1], read[0][1])  # wraps round
 
 
 def test_cifar10_prepare(tmp_path):
@@ -125,3 +137,19 @@ def test_bad_token_files_are_refused(text_dir):
         load_tokens(text_dir / 'val.bin', 200, 999)
     with pytest.raises(DataError, match='missing'):
         load_tokens(text_dir / 'nope.bin', 200, 2)
+
+
+def test_a_built_in_dataset_of_an_older_generator_is_made_again(tmp_path, monkeypatch):
+    import data
+    from data.synthetic_images import prepare as images
+    made = []
+    monkeypatch.setattr(data, 'DATA_DIR', tmp_path)
+    monkeypatch.setattr(images, 'prepare', lambda folder: made.append(folder))
+    folder = tmp_path / 'synthetic_images'
+    folder.mkdir()
+    write_meta(folder, **images.META)
+    data.prepare_builtin('synthetic_images')
+    assert made == []  # the current generator's files are kept
+    write_meta(folder, **{**images.META, 'n_classes': 10, 'generator': 1})
+    data.prepare_builtin('synthetic_images')
+    assert made == [folder]

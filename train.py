@@ -66,7 +66,8 @@ class Config:
                                     # makes up the rest
     # V-cycle, per level: one value for every level, or k values from level 1 (the full model) down
     levels: int = 2                 # k, the number of levels; 1 is plain training (the baseline)
-    up_steps: tuple[int, ...] = (500, 900)  # steps at levels 1 .. k going up (level k: the bottom)
+    up_steps: tuple[int, ...] = (300, 1287)  # steps at levels 1 .. k going up (level k: the
+                                    # bottom)
     lr: tuple[float, ...] = (5.6e-3, 8.4e-3)  # peak learning rate per level
     warmup: int = 50                # warmup steps of the first stage
     transition_warmup: tuple[int, ...] = (30,)  # warmup steps after each level change, per level

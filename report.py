@@ -7,6 +7,7 @@ Definitions (README, "Counting the saving"):
   - saved vs frontier: 1 - FLOPs(arm) / FLOPs the frontier needs for the arm's final loss, the
     frontier being the baseline trained to completion at several budgets, interpolated on log
     FLOPs and never extrapolated; wall time the same way;
+  - saved at its accuracy (models that report one, ViT): the same, the frontier read on accuracy;
   - first reach: the FLOPs and wall time at which the arm's full model first reaches the reference
     baseline's final loss, against the reference's totals (not reached: no figure).
 At the reference's loss, read on the arm's own frontier (the arm trained to completion at each of
@@ -87,6 +88,15 @@ def at_reference(own, ref, frontier):
                 p['flops'], frontier_cost(baseline, p['val_loss'])) for p in own}}
 
 
+def accuracy_saving(last, frontier):
+    """FLOPs saved at the arm's final accuracy, for a model that reports one (ViT): the frontier
+    read on accuracy as it is on the loss (higher is better, so negated); None without one."""
+    if last.get('val_acc') is None:
+        return None
+    points = [(p['flops'], -p['val_acc']) for p in frontier]
+    return saving_pct(last['flops'], frontier_cost(points, -last['val_acc']))
+
+
 def summarize(name, log, reference, frontier, own=None, shared=False):
     """One arm at one seed: its final loss and costs, saved vs frontier, first reach, and the
     figures at the reference's loss from its own frontier `own` (at_reference; none without). With
@@ -103,6 +113,7 @@ def summarize(name, log, reference, frontier, own=None, shared=False):
             'frontier_flops': frontier_flops, 'frontier_time_s': frontier_time,
             'flops_saved_pct': saving_pct(last['flops'], frontier_flops),
             'time_saved_pct': saving_pct(last['time_s'], frontier_time),
+            'acc_flops_saved_pct': accuracy_saving(last, frontier),
             'first_reach_flops_saved_pct': saving_pct(reach[0], ref['flops']),
             'first_reach_time_saved_pct': saving_pct(reach[1], ref['time_s']),
             'tokens_per_s_by_level': tokens_per_s_by_level(log),
@@ -127,7 +138,7 @@ def level_changes(log):
 
 
 SAVINGS = ('flops_saved_pct', 'time_saved_pct', 'first_reach_flops_saved_pct',
-           'first_reach_time_saved_pct', 'reach_flops_saved_pct')
+           'first_reach_time_saved_pct', 'reach_flops_saved_pct', 'acc_flops_saved_pct')
 LOSS_GAPS = ('loss_gap_tokens', 'loss_gap_flops')  # lower is better: a missing one ranks highest
 
 
@@ -229,7 +240,8 @@ def print_summary(summary, seeds):
     for s in summary:
         accuracy = ''
         if s['final_val_acc']['max']:
-            accuracy = f"  val acc {cell(s['final_val_acc'], four)}"
+            accuracy = (f"  val acc {cell(s['final_val_acc'], four)}, FLOPs saved at it "
+                        f"{cell(s['acc_flops_saved_pct'])}")
         print(f"{s['name']:42s} {cell(s['final_val_loss'], four):>26s} "
               f"{cell(s['flops_saved_pct']):>26s} {cell(s['time_saved_pct']):>26s} "
               f"{cell(s['first_reach_flops_saved_pct']):>26s} "

@@ -54,6 +54,18 @@ def test_frontier_cost_interpolates_on_log_cost():
     assert report.saving_pct(1e12, None) is None
 
 
+def test_the_saving_read_on_accuracy():
+    """A ViT's saving at its final accuracy: the frontier read on accuracy, higher being better."""
+    frontier = [dict(flops=1e12, val_acc=0.4), dict(flops=4e12, val_acc=0.6),
+                dict(flops=16e12, val_acc=0.7)]
+    # 0.5 lies halfway between 0.4 and 0.6 on log FLOPs: 2e12; the arm spends 1e12, saving 50%
+    assert report.accuracy_saving(dict(flops=1e12, val_acc=0.5), frontier) == pytest.approx(50.0)
+    assert report.accuracy_saving(dict(flops=10e12, val_acc=0.65), frontier) == pytest.approx(
+        100 * (1 - 10 / 8))                                 # 0.65 costs 8e12: 25% more
+    assert report.accuracy_saving(dict(flops=1e12, val_acc=0.8), frontier) is None  # off it
+    assert report.accuracy_saving(dict(flops=1e12, val_loss=2.0), frontier) is None  # no accuracy
+
+
 def test_frontier_loss_interpolates_on_log_cost():
     points = [(4e12, 1.0), (1e12, 2.0), (16e12, 0.5)]
     assert report.frontier_loss(points, 2e12) == pytest.approx(1.5)

@@ -1,7 +1,7 @@
 # ViT (16 x 16 patches of 4 x 4 pixels plus a class token: 17 tokens per image) on the built-in
 # synthetic images (20 classes); a 2-level V-cycle on CPU halving the depth, as GPT's default.
 # batch_tokens counts tokens: 128 images x 17. Tuned on seeds 1337-1339 (results/RESULTS.md,
-# "ViT's recipe"): the paper's width + depth halving and alpha 0.25 ended far higher.
+# "The ViT bench"): the paper's width + depth halving and alpha 0.25 ended far higher.
 out_dir = 'out-vit'
 dataset = 'synthetic_images'
 model = 'vit'

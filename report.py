@@ -7,7 +7,8 @@ Definitions (README, "Counting the saving"):
   - saved vs frontier: 1 - FLOPs(arm) / FLOPs the frontier needs for the arm's final loss, the
     frontier being the baseline trained to completion at several budgets, interpolated on log
     FLOPs and never extrapolated; wall time the same way;
-  - saved at its accuracy (models that report one, ViT): the same, the frontier read on accuracy;
+  - saved at its accuracy (models that report one: ViT, BERT): the same, the frontier read on
+    accuracy;
   - first reach: the FLOPs and wall time at which the arm's full model first reaches the reference
     baseline's final loss, against the reference's totals (not reached: no figure).
 At the reference's loss, read on the arm's own frontier (the arm trained to completion at each of
@@ -89,8 +90,9 @@ def at_reference(own, ref, frontier):
 
 
 def accuracy_saving(last, frontier):
-    """FLOPs saved at the arm's final accuracy, for a model that reports one (ViT): the frontier
-    read on accuracy as it is on the loss (higher is better, so negated); None without one."""
+    """FLOPs saved at the arm's final accuracy, for a model that reports one (ViT, BERT): the
+    frontier read on accuracy as it is on the loss (higher is better, so negated); None without
+    one."""
     if last.get('val_acc') is None:
         return None
     points = [(p['flops'], -p['val_acc']) for p in frontier]

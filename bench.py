@@ -23,9 +23,10 @@ initialization, the same in every arm. The arms of one seed:
   - each V-cycle, and its growth peer (growth_of: the same cycle with no steps on the way down and
     alpha = 1, so the small model trains from the start and the big one never returns);
   - the frontier: the baseline trained to completion at several budgets, FRONTIER_RATIO apart,
-    from the cheapest arm's FLOPs up to past every arm's final loss (extended, never
-    extrapolated), each budget at baseline_lr times each of frontier_lrs, the lr with the lowest
-    median final loss over the seeds kept (the best lr shifts with the budget);
+    from the cheapest arm's FLOPs up to the largest budget factor's tokens, and on past every
+    arm's final loss (extended, never extrapolated), each budget at baseline_lr times each of
+    frontier_lrs, the lr with the lowest median final loss over the seeds kept (the best lr shifts
+    with the budget);
   - with budgets, every arm also trained at those multiples of its budget (train.py's budget:
     every stage's steps and decay_steps scaled): the arm's own frontier.
 report.py turns the logs into the figures: saved vs frontier, first reach, and on each arm's own
@@ -201,12 +202,16 @@ def at_budget(arm, factor):
 def frontier_budgets(cfg, arms, factors):
     """The frontier's first budgets, in steps, beside the reference's: its steps times
     FRONTIER_RATIO ** j for j = -1, -2, ... down to the cheapest arm's FLOPs at its smallest budget
-    factor, then for j = 1, 2, ... until there are FRONTIER_MIN_BUDGETS with the reference."""
+    factor, then for j = 1, 2, ... until there are FRONTIER_MIN_BUDGETS with the reference and up
+    to the tokens of the largest budget factor (an arm at 1.6x its budget trains on 1.6x the
+    reference's tokens and may end as low as plain training does on them): planned up front, these
+    budgets train beside the arms instead of after them."""
     reference = total_steps(cfg)
     per_step = stage_costs(cfg, train.checked_request(cfg, plan=True)[1])[1] / reference
     cheapest = min(planned_flops(at_budget(arm, min(factors))) for _, arm in arms) / per_step
     below = max(1, math.ceil(math.log(reference / cheapest) / math.log(FRONTIER_RATIO)))
-    above = max(0, FRONTIER_MIN_BUDGETS - 1 - below)
+    above = max(FRONTIER_MIN_BUDGETS - 1 - below,
+                math.floor(math.log(max(factors)) / math.log(FRONTIER_RATIO) + 1e-9))
     return [round(reference * FRONTIER_RATIO ** j) for j in range(-below, above + 1) if j]
 
 

@@ -44,7 +44,8 @@ def train_all(runs, jobs=1, threads=0):
     same config in its out_dir is read instead (so an interrupted bench, or one adding arms, redoes
     only what is missing). With jobs = 1 the runs train here, one after the other; with more, each
     in its own process (python train.py with every setting spelled out, its output in
-    out_dir/train.log), `jobs` at a time, each on `threads` threads (0: the cores / jobs)."""
+    out_dir/train.log), `jobs` at a time, each on `threads` threads (0: the cores / jobs), the
+    longest (in planned FLOPs) first, so that the last to finish are short ones."""
     logs, pending = {}, []
     for key, (name, cfg) in runs.items():
         logs[key] = finished_log(cfg)
@@ -63,6 +64,7 @@ def train_all(runs, jobs=1, threads=0):
             finished(key, cfg)
         return logs
     threads = threads_per_run(jobs, threads)
+    pending.sort(key=lambda run: -progress.flops[run[1].out_dir])  # no long run left for the end
     running = []
     while pending or running:
         while pending and len(running) < jobs:

@@ -304,10 +304,10 @@ def test_tiny_bench_end_to_end(tiny_corpus, tmp_path, monkeypatch):
     assert reread['summary'] == json.loads(json.dumps(shared['summary']))
 
 
-def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path, capsys):
-    """--jobs=2: each run in its own process, two at a time, on one thread each, ends with exactly
-    the losses of the same runs trained here one after the other on one thread; wall times are not
-    reported."""
+def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path, capsys, monkeypatch):
+    """--jobs=2: each run in its own process, two at a time, on one thread each, the longest first,
+    ends with exactly the losses of the same runs trained here one after the other on one thread;
+    wall times are not reported."""
     recipe = tmp_path / 'tiny.py'
     args = tiny_args(tiny_corpus, tmp_path / 'unused', down_steps=4, up_steps='10,12',
                      eval_interval=4)
@@ -320,23 +320,47 @@ def test_jobs_train_side_by_side_to_the_same_losses(tiny_corpus, tmp_path, capsy
     finally:
         torch.set_num_threads(threads)
     capsys.readouterr()
+    started = []  # the planned FLOPs of each run, in the order the processes start
+    def popen(command, **kwargs):
+        started.append(pool.planned_flops(train.parse_args(command[2:])))
+        return real_popen(command, **kwargs)
+    real_popen = pool.subprocess.Popen
+    monkeypatch.setattr(pool.subprocess, 'Popen', popen)
     parallel = bench.main([str(recipe), f'--out_dir={tmp_path / "parallel"}', '--baseline_lr=3e-3',
                            '--jobs=2',
                            '--threads=1'])
     # each finished run says how many are done and left, and the time to go
     progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith('---')]
     assert progress[0].startswith('--- trained 1 of ') and 'to go' in progress[0], progress
-    assert re.fullmatch(r'--- trained (\d+) of \1 runs \(.+\), 0 left; \d+ s so far', progress[-1])
+    assert re.fullmatch(r'--- trained (\d+) of \1 runs \(.+\), 0 left; (\d+ s|[\d.]+ min) so far',
+                        progress[-1])
     def losses(results):
         return {name: [(r['iter'], r['train_loss'], r['val_loss']) for r in log]
                 for name, log in results['logs'][1337].items()}
     assert losses(parallel) == losses(sequential) and len(losses(parallel)) == 3
     assert [(p['steps'], p['val_loss']) for p in parallel['frontiers'][1337]] == \
         [(p['steps'], p['val_loss']) for p in sequential['frontiers'][1337]]
+    assert len(started) >= 6 and started[:6] == sorted(started[:6], reverse=True), started
     assert (tmp_path / 'parallel' / 'seed1337' / 'baseline_wsd0.2' / 'train.log').exists()
     assert all(r['time_saved_pct'] is None and r['tokens_per_s_by_level'] is None
                for r in parallel['rows'][1337])
     assert all(r['tokens_per_s_by_level'] for r in sequential['rows'][1337])
+
+
+@pytest.mark.parametrize('factors, expected', [
+    ((1.0,), [0.512, 0.64, 0.8]),                        # down to the cheapest arm's FLOPs
+    ((1.0, 1.3, 1.6), [0.512, 0.64, 0.8, 1.25, 1.5625]),  # up to 1.6x the reference's tokens
+    ((0.7, 1.0, 2.0), [0.4096, 0.512, 0.64, 0.8, 1.25, 1.5625, 1.953125]),  # 0.7x to 2x
+])
+def test_the_frontier_spans_the_arms_costs_and_tokens(factors, expected):
+    """The frontier's first budgets go FRONTIER_RATIO apart from the cheapest arm run's FLOPs up to
+    the largest budget factor's tokens, so that no budget the arms need is trained after them."""
+    cfg = train.parse_args(['config/bench_cpu.py'])
+    reference = total_steps(cfg)
+    cheapest = pool.planned_flops(cfg) / pool.planned_flops(baseline_of(cfg, reference, 'x'))
+    assert 0.512 < cheapest < 0.64  # the default cycle costs 0.632 of the reference
+    assert bench.frontier_budgets(cfg, [('main', cfg)], factors) == [
+        round(reference * f) for f in expected]
 
 
 def test_plan_lists_every_run_and_trains_nothing(tiny_corpus, tmp_path, capsys, monkeypatch):

@@ -16,4 +16,5 @@ lr = (1e-3, 2e-3)
 warmup, transition_warmup = 50, (20,)
 alpha = (1.0,)                  # the de-coalesced M_2 alone (the kept M_1 trained 60 steps)
 baseline_lr = 7e-4              # plain training's lr at 560 steps, by the median over 3 seeds
+baseline_decay = 0.1            # its decay over the last 10%: below 5%, 20% and 40% (3 seeds)
 eval_interval, eval_iters = 100, 100  # 100 x 32 rows: 15,000 masked bytes a split

@@ -145,8 +145,8 @@ ABLATIONS = {
     'E_a-double': lambda c: moved_down_steps(c, 2.0),
     **{f'return-x{f:g}': lambda c, f=f: moved_return_steps(c, f) for f in (1.4, 0.6, 0.4)},
     'lr-x0.7': lambda c: scaled_lr(c, 0.7), 'lr-x1.4': lambda c: scaled_lr(c, 1.4),
-    'lr-small-x0.5': lambda c: scaled_lr(c, 0.5, from_level=2),
-    'lr-small-x2': lambda c: scaled_lr(c, 2, from_level=2),
+    **{f'lr-small-x{f:g}': lambda c, f=f: scaled_lr(c, f, from_level=2)
+       for f in SWEEP_FACTORS if f != 1},
     'pairing-adjacent': dict(depth_pairing='adjacent'),
     'width-only': dict(coalesce_width=True, coalesce_depth=False),
     'depth-only': dict(coalesce_width=False, coalesce_depth=True),

@@ -420,6 +420,7 @@ def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     assert (width_only.coalesce_width, width_only.coalesce_depth) == ((True,), (False,))
     assert arms['ablation: lr-x0.7 (tiny)'].lr == (7e-4, 1.4e-3)
     assert arms['ablation: lr-small-x2 (tiny)'].lr == (1e-3, 4e-3)
+    assert arms['ablation: lr-small-x0.7 (tiny)'].lr == (1e-3, 1.4e-3)
     half, double = arms['ablation: E_a-half (tiny)'], arms['ablation: E_a-double (tiny)']
     assert (half.down_steps, half.up_steps) == ((5,), (55, 90))
     assert (double.down_steps, double.up_steps) == ((20,), (40, 90))

@@ -407,6 +407,16 @@ def test_speed_harness_on_cpu(tmp_path, capsys):
     assert not (tmp_path / 'speed' / 'seed1337').exists()  # nothing else trained
 
 
+def test_the_gpu_split_wsd_recipe_is_the_ablation_it_names():
+    """config/bench_gpu_split_wsd.py is bench_gpu.py's split-complementary-0.1+wsd arm, setting for
+    setting: the GPU's three figures are of the cycle measured on the CPU."""
+    root = Path(__file__).resolve().parent.parent
+    gpu = str(root / 'config/bench_gpu.py')
+    (_, arm), = bench.ablation_arms(train.parse_args([gpu]), gpu, [],
+                                    ['split-complementary-0.1+wsd'])
+    recipe = train.parse_args([str(root / 'config/bench_gpu_split_wsd.py')])
+    assert recipe == replace(arm, overwrite=recipe.overwrite)
+
 def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     recipe = tmp_path / 'tiny.py'
     recipe.write_text("coalesce_width, coalesce_depth = False, True\nalpha = (0.75,)\n"

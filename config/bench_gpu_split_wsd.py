@@ -1,4 +1,4 @@
-# The cycle that reaches the baseline's loss for fewer FLOPs on the CPU (4 x 256, results/RESULTS.md):
+# The cycle that reaches the baseline's loss for fewer FLOPs on the CPU at 4 x 256 (RESULTS.md):
 # the paper's GPU cycle (config/bench_gpu.py) with the complementary split on the way up and one
 # decay, over the cycle's last 20% (the bench's split-complementary-0.1+wsd ablation as a recipe of
 # its own, so that its frontier trains without the plain copy's). Its three figures:

@@ -45,13 +45,13 @@ part() {  # part NAME SECONDS COMMAND...: run COMMAND under a time limit, output
 cat "$OUT/machine.txt"
 
 reach() {
+    local root mib jobs
     if [ ! -f data/pysrc/train.bin ]; then
         root=$(python -c "import os, transformers; print(os.path.dirname(transformers.__file__))" \
                2>/dev/null || python -c "import os, torch; print(os.path.dirname(torch.__file__))")
         part reach_prepare_pysrc 120 python data/stdlib/prepare.py --root "$root" --out data/pysrc
     fi
     # runs side by side: about 11.5 GB each (a dozen fit in an H200's 141 GB)
-    local mib jobs
     mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
     jobs=$(( mib / 11500 > 0 ? mib / 11500 : 1 ))
     part reach_bench "${REACH_LIMIT:-540}" python bench.py config/bench_gpu_split_wsd.py \

@@ -17,7 +17,7 @@ import report
 import train
 from baseline import baseline_folder, baseline_of
 from coalesce import coalesce, decoalesce
-from conftest import read_log, tiny_args
+from conftest import ROOT, read_log, tiny_args
 from schedule import plan_stages, stage_costs, total_steps
 from checkpoint import model_from_record
 from levers import small_model
@@ -410,12 +410,12 @@ def test_speed_harness_on_cpu(tmp_path, capsys):
 def test_the_gpu_split_wsd_recipe_is_the_ablation_it_names():
     """config/bench_gpu_split_wsd.py is bench_gpu.py's split-complementary-0.1+wsd arm, setting for
     setting: the GPU's three figures are of the cycle measured on the CPU."""
-    root = Path(__file__).resolve().parent.parent
-    gpu = str(root / 'config/bench_gpu.py')
+    gpu = str(ROOT / 'config/bench_gpu.py')
     (_, arm), = bench.ablation_arms(train.parse_args([gpu]), gpu, [],
                                     ['split-complementary-0.1+wsd'])
-    recipe = train.parse_args([str(root / 'config/bench_gpu_split_wsd.py')])
+    recipe = train.parse_args([str(ROOT / 'config/bench_gpu_split_wsd.py')])
     assert recipe == replace(arm, overwrite=recipe.overwrite)
+
 
 def test_ablations_change_one_setting_of_the_main_cycle(tmp_path):
     recipe = tmp_path / 'tiny.py'
